@@ -1,0 +1,70 @@
+"""The one seam around llama-index's agent: build it, load a history into its memory, stream a reply.
+
+Only this file knows `OpenAIAgent`; moving to llama-index's `FunctionAgent` later changes nothing else.
+
+Streaming reads the agent's token queue with a blocking `get` instead of `response_gen`, which polls the
+queue with `sleep(0)` in a tight loop: on a 2-core machine that spin takes CPU from the engine generating
+the very tokens it waits for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from queue import Empty
+
+from llama_index.agent.openai import OpenAIAgent
+from llama_index.core.llms import LLM
+from llama_index.core.memory import ChatMemoryBuffer
+
+from model.message import Message
+
+SYSTEM_PROMPT = (
+    "You are bnaGPT, a helpful assistant. Answer clearly and concisely, in the language the user "
+    "writes in. Use Markdown for lists, tables and code."
+)
+# Room kept free for the system prompt and the user's new message.
+_PROMPT_RESERVE = 256
+_POLL_SECONDS = 0.01  # how late we notice the end of a reply, at most
+
+
+def memory_token_limit(context_window: int, max_reply_tokens: int) -> int:
+    """How many tokens of history fit beside the reply and the new message."""
+    return max(256, context_window - max_reply_tokens - _PROMPT_RESERVE)
+
+
+class Agent:
+    """A chat agent with memory, for one browser session."""
+
+    def __init__(self, llm: LLM, context_window: int, max_reply_tokens: int) -> None:
+        self._memory = ChatMemoryBuffer.from_defaults(
+            llm=llm, token_limit=memory_token_limit(context_window, max_reply_tokens)
+        )
+        self._agent = OpenAIAgent.from_tools(
+            tools=[], llm=llm, memory=self._memory, system_prompt=SYSTEM_PROMPT, verbose=False
+        )
+
+    def load(self, history: Sequence[Message]) -> None:
+        """Make the memory hold exactly these messages."""
+        self._memory.set([m.to_chat_message() for m in history])
+
+    def history(self) -> list[Message]:
+        """What the memory holds now."""
+        return [Message.from_chat_message(m) for m in self._memory.get_all()]
+
+    def stream(self, text: str) -> Iterator[str]:
+        """Send the user's text; yield the reply in chunks; raise what the provider raised."""
+        response = self._agent.stream_chat(text)
+        queue = response.queue
+        while True:
+            try:
+                delta = queue.get(timeout=_POLL_SECONDS)
+            except Empty:
+                if response.exception is not None:
+                    raise response.exception from None
+                if response.is_done and queue.empty():
+                    return
+                continue
+            if response.exception is not None:
+                raise response.exception from None
+            if delta:
+                yield delta

@@ -1,0 +1,191 @@
+"""A browser session's chat: which conversation is open, and the agent that answers in it.
+
+The store is the record. The user's message is saved before the provider is called and the reply after it
+ends, is stopped or fails, so a refresh, a closed tab or a crash loses nothing that was shown. The agent's
+memory is rebuilt from the stored messages before every turn, so it never drifts from what the user sees
+(after a stop, a failure or a change in another tab).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from controller.agent import Agent
+from controller.provider_errors import translate
+from controller.providers import LOCAL, Connection, Connector, ProviderConfig, connect
+from errors import BnaGPTError, ProviderMisconfigured, StoreError
+from llama_index.core.base.llms.types import MessageRole
+from model.conversation import Conversation, auto_name
+from model.conversation_store import ConversationStore
+from model.message import Message, MessageStatus
+from utils.local_server import LocalEngine
+
+
+class ChatSession:
+    """One browser session's chat controller; never shared between sessions."""
+
+    def __init__(
+        self,
+        store: ConversationStore,
+        engine: LocalEngine | None = None,
+        connector: Connector = connect,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.conversation_id: str | None = None
+        self._connector = connector
+        self._connection: Connection | None = None
+        self._agent: Agent | None = None
+
+    # -- conversations ---------------------------------------------------------------------------
+
+    def conversation(self) -> Conversation | None:
+        """The open conversation as stored now, or None for a new chat."""
+        if self.conversation_id is None:
+            return None
+        return self.store.get(self.conversation_id)
+
+    def open(self, conversation_id: str) -> Conversation:
+        """Switch to a saved conversation."""
+        conversation = self.store.get(conversation_id)
+        self.conversation_id = conversation.id
+        return conversation
+
+    def new(self) -> None:
+        """Start a new, not yet saved, chat."""
+        self.conversation_id = None
+
+    def save_as(self, name: str) -> Conversation:
+        """Save a copy of the open chat under a new name and switch to it."""
+        current = self.conversation()
+        messages = current.messages if current else []
+        copy = self.store.create(name, messages)
+        self.conversation_id = copy.id
+        return copy
+
+    def rename(self, conversation_id: str, name: str) -> str:
+        """Rename a conversation; return the name as stored."""
+        return self.store.rename(conversation_id, name)
+
+    def delete(self, conversation_id: str) -> None:
+        """Delete a conversation; if it is the open one, start a new chat."""
+        self.store.delete(conversation_id)
+        if conversation_id == self.conversation_id:
+            self.new()
+
+    # -- replies ---------------------------------------------------------------------------------
+
+    def send(self, text: str, config: ProviderConfig) -> Reply:
+        """Save the user's message, then return the reply to stream."""
+        message = Message(MessageRole.USER, text)
+        if self.conversation_id is None:
+            created = self.store.create(auto_name(text), [message], rename_if_taken=True)
+            self.conversation_id = created.id
+        else:
+            self.store.append(self.conversation_id, message)
+        return Reply(self, config)
+
+    def retry(self, config: ProviderConfig) -> Reply:
+        """Answer the last user message again (after a failure or a stop)."""
+        return Reply(self, config)
+
+    def needs_reply(self, conversation: Conversation | None) -> bool:
+        """Whether the conversation ends without a complete answer to its last message."""
+        if conversation is None or not conversation.messages:
+            return False
+        last = conversation.messages[-1]
+        return last.role == MessageRole.USER or last.status == MessageStatus.FAILED
+
+    def _agent_for(self, config: ProviderConfig) -> tuple[Agent, Connection, str | None]:
+        notice = None
+        if config.kind == LOCAL:
+            if self.engine is None:
+                raise ProviderMisconfigured("The local engine is not available in this app.")
+            notice = self.engine.ensure_running()
+            config = config.with_changes(base_url=self.engine.base_url)
+        if self._connection is None or self._connection.config != config or notice:
+            self._connection = self._connector(config)
+            self._agent = Agent(self._connection.llm, config.context_window, config.max_tokens)
+        assert self._agent is not None
+        return self._agent, self._connection, notice
+
+
+def _turn(messages: Sequence[Message]) -> tuple[list[Message], str]:
+    """The history before the last user message (failed replies left out), and that message."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == MessageRole.USER:
+            history = [m for m in messages[:index] if m.status != MessageStatus.FAILED]
+            return history, messages[index].content
+    raise ProviderMisconfigured("There is no message to answer: type one first.")
+
+
+class Reply:
+    """A reply being streamed. Iterate it for text chunks; it saves itself when it ends.
+
+    Call `close()` when done with it (in a `finally`): a reply abandoned midway, because the user pressed
+    Stop or the page was rerun, is then saved as stopped with the text that had arrived.
+    """
+
+    def __init__(self, session: ChatSession, config: ProviderConfig) -> None:
+        self._session = session
+        self._config = config
+        self._conversation_id = session.conversation_id
+        self._parts: list[str] = []
+        self._iterator: Iterator[str] | None = None
+        self._connection: Connection | None = None
+        self.status: MessageStatus | None = None
+        self.error: BnaGPTError | None = None
+        self.notice: str | None = None
+
+    @property
+    def text(self) -> str:
+        """What has arrived so far."""
+        return "".join(self._parts)
+
+    def __iter__(self) -> Iterator[str]:
+        if self._iterator is None:
+            self._iterator = self._stream()
+        return self._iterator
+
+    def close(self) -> None:
+        """End the reply; if it had not finished, keep what arrived as a stopped reply."""
+        if self._iterator is not None:
+            self._iterator.close()
+        elif self.status is None:
+            self.status = MessageStatus.STOPPED
+
+    def _stream(self) -> Iterator[str]:
+        started = False
+        try:
+            if self._conversation_id is None:
+                raise ProviderMisconfigured("There is no message to answer: type one first.")
+            conversation = self._session.store.get(self._conversation_id)
+            history, text = _turn(conversation.messages)
+            agent, self._connection, self.notice = self._session._agent_for(self._config)
+            agent.load(history)
+            for chunk in agent.stream(text):
+                started = True
+                self._parts.append(chunk)
+                yield chunk
+        except GeneratorExit:
+            if self._connection is not None:
+                self._connection.stop()  # so the server stops generating too
+            self._finish(MessageStatus.STOPPED)
+            raise
+        except Exception as error:
+            self.error = translate(error, self._config, streaming=started)
+            self._finish(MessageStatus.FAILED)
+            raise self.error from error
+        self._finish(MessageStatus.COMPLETE)
+
+    def _finish(self, status: MessageStatus) -> None:
+        self.status = status
+        text = self.text
+        if not text.strip() and status != MessageStatus.COMPLETE:
+            return  # nothing arrived: the user's message stays unanswered, with a Retry
+        try:
+            self._session.store.append(
+                self._conversation_id, Message(MessageRole.ASSISTANT, text, status=status)
+            )
+        except StoreError as error:  # deleted in another tab, say: the text is still shown
+            self.error = error

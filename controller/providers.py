@@ -1,0 +1,222 @@
+"""LLM providers: the bundled local engine, Groq, and any OpenAI-compatible server.
+
+All three are OpenAI-class llama-index LLMs (what `OpenAIAgent` accepts). Each gets its own `httpx.Client`
+whose transport is ours: it lets a reply be stopped (the connection is closed, so the server stops
+generating too) and it mends the one request llama.cpp's server refuses (an assistant message whose
+`content` is null, which llama-index sends after a tool call).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+import httpx
+from llama_index.core.llms import LLM
+from llama_index.llms.groq import Groq
+from llama_index.llms.openai_like import OpenAILike
+
+from errors import ProviderMisconfigured
+
+LOCAL, GROQ, OPENAI = "local", "groq", "openai"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """Everything needed to build one provider's LLM; the key never appears in `repr`."""
+
+    kind: str
+    model: str
+    base_url: str = ""
+    api_key: str | None = field(default=None, repr=False)
+    context_window: int = 8192
+    max_tokens: int = 512
+    temperature: float = 0.7
+    timeout: float = 60.0
+
+    @property
+    def label(self) -> str:
+        """How the user knows this provider."""
+        return provider(self.kind).label
+
+    def with_changes(self, **changes: object) -> ProviderConfig:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+class StoppableTransport(httpx.BaseTransport):
+    """An HTTP transport whose response streams end cleanly as soon as `stop()` is called."""
+
+    def __init__(self, mend_null_content: bool = False) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._stop = threading.Event()
+        self._mend_null_content = mend_null_content
+
+    def stop(self) -> None:
+        """End the reply being streamed; its connection is closed."""
+        self._stop.set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request; hand back a response whose body can be cut short."""
+        self._stop.clear()
+        if self._mend_null_content and request.method == "POST":
+            request = _with_text_content(request)
+        response = self._inner.handle_request(request)
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_StoppableStream(response.stream, self._stop),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._inner.close()
+
+
+class _StoppableStream(httpx.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream, stop: threading.Event) -> None:
+        self._inner = inner
+        self._stop = stop
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if self._stop.is_set():
+                return
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _with_text_content(request: httpx.Request) -> httpx.Request:
+    """The same request with every `"content": null` message sent as `""`."""
+    try:
+        body = json.loads(request.content)
+    except (ValueError, httpx.RequestNotRead):
+        return request
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or all(
+        not isinstance(m, dict) or m.get("content") is not None for m in messages
+    ):
+        return request
+    for message in messages:
+        if isinstance(message, dict) and message.get("content") is None:
+            message["content"] = ""
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+    return httpx.Request(request.method, request.url, headers=headers, json=body)
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A kind of LLM server the user can choose."""
+
+    kind: str
+    label: str
+    build: Callable[[ProviderConfig, httpx.Client], LLM]
+    needs_key: bool
+    needs_base_url: bool
+
+
+def _build_local(config: ProviderConfig, http_client: httpx.Client) -> LLM:
+    return OpenAILike(
+        model=config.model,
+        api_base=config.base_url,
+        api_key="local-engine-needs-no-key",
+        is_chat_model=True,
+        is_function_calling_model=True,
+        context_window=config.context_window,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        timeout=config.timeout,
+        max_retries=0,
+        http_client=http_client,
+    )
+
+
+def _build_groq(config: ProviderConfig, http_client: httpx.Client) -> LLM:
+    if not config.api_key:
+        raise ProviderMisconfigured(
+            "Groq needs an API key: set GROQ_API_KEY in the environment or .env, or type it in "
+            "the sidebar."
+        )
+    return Groq(
+        model=config.model,
+        api_key=config.api_key,
+        context_window=config.context_window,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        timeout=config.timeout,
+        max_retries=0,
+        http_client=http_client,
+    )
+
+
+def _build_openai_compatible(config: ProviderConfig, http_client: httpx.Client) -> LLM:
+    if not config.base_url:
+        raise ProviderMisconfigured(
+            "Set the server's base URL (for example http://127.0.0.1:11434/v1 for Ollama) in the "
+            "sidebar, or OPENAI_BASE_URL in .env."
+        )
+    if not config.model:
+        raise ProviderMisconfigured(
+            "Type the model name the server should use in the sidebar, or set BNAGPT_OPENAI_MODEL."
+        )
+    return OpenAILike(
+        model=config.model,
+        api_base=config.base_url,
+        api_key=config.api_key or "no-key",
+        is_chat_model=True,
+        is_function_calling_model=True,
+        context_window=config.context_window,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        timeout=config.timeout,
+        max_retries=0,
+        http_client=http_client,
+    )
+
+
+PROVIDERS: list[Provider] = [
+    Provider(LOCAL, "Local (bundled, offline)", _build_local, needs_key=False, needs_base_url=False),
+    Provider(GROQ, "Groq", _build_groq, needs_key=True, needs_base_url=False),
+    Provider(
+        OPENAI, "OpenAI-compatible server", _build_openai_compatible, False, needs_base_url=True
+    ),
+]
+
+
+def provider(kind: str) -> Provider:
+    """The provider registered under `kind`."""
+    for candidate in PROVIDERS:
+        if candidate.kind == kind:
+            return candidate
+    known = ", ".join(p.kind for p in PROVIDERS)
+    raise ProviderMisconfigured(f"Unknown provider {kind!r}: use one of {known}.")
+
+
+@dataclass
+class Connection:
+    """A built LLM with the HTTP client it owns; `stop()` ends the reply it is streaming."""
+
+    config: ProviderConfig
+    llm: LLM
+    transport: StoppableTransport
+
+    def stop(self) -> None:
+        """End the current reply."""
+        self.transport.stop()
+
+
+def connect(config: ProviderConfig) -> Connection:
+    """Build the LLM for a provider configuration."""
+    transport = StoppableTransport(mend_null_content=config.kind == LOCAL)
+    http_client = httpx.Client(transport=transport, timeout=config.timeout)
+    llm = provider(config.kind).build(config, http_client)
+    return Connection(config=config, llm=llm, transport=transport)
+
+
+#: The seam tests replace to script an LLM; the app always uses `connect`.
+Connector = Callable[[ProviderConfig], Connection]

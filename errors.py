@@ -1,0 +1,80 @@
+"""Domain exceptions: each message tells the user what happened and what to do next.
+
+Controllers and the store raise these; pages translate them to `st.error` once, at the edge.
+"""
+
+
+class BnaGPTError(Exception):
+    """Base class: the message is shown to the user as is."""
+
+
+class ProviderError(BnaGPTError):
+    """An LLM provider failed; subclasses say how, `retryable` says whether trying again may help."""
+
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    """The LLM server could not be reached; the message says which and how to fix it."""
+
+
+class ProviderTimeout(ProviderError):
+    """The LLM server took too long to answer."""
+
+
+class AuthenticationFailed(ProviderError):
+    """The server refused the API key."""
+
+    retryable = False
+
+
+class ModelNotFound(ProviderError):
+    """The server does not know the configured model."""
+
+    retryable = False
+
+
+class RateLimited(ProviderError):
+    """The provider asked us to slow down; `retry_after` is in seconds when it said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ContextTooLong(ProviderError):
+    """The message and history do not fit in the model's context window."""
+
+
+class StreamInterrupted(ProviderError):
+    """The reply stream broke off halfway; what arrived is kept."""
+
+
+class ProviderMisconfigured(ProviderError):
+    """A provider is missing a setting (key, base URL, model)."""
+
+    retryable = False
+
+
+class EngineFailed(ProviderError):
+    """The bundled local engine could not be started."""
+
+
+class StoreError(BnaGPTError):
+    """The conversations file could not be used."""
+
+
+class ConversationNotFound(StoreError):
+    """The conversation is not in the store (deleted in another tab, perhaps)."""
+
+
+class InvalidName(StoreError):
+    """A conversation name was refused; the message says why."""
+
+
+class NameTaken(StoreError):
+    """Another conversation already has this name."""
+
+
+class UnsupportedDataFile(StoreError):
+    """The data file was written by a newer bnaGPT; it is left untouched."""

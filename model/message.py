@@ -1,0 +1,87 @@
+"""One chat message, and its two other shapes: llama-index `ChatMessage` and the JSON store's dict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+
+# Roles a stored conversation may hold; tool traffic lives only in the agent's memory.
+STORED_ROLES = (MessageRole.USER, MessageRole.ASSISTANT, MessageRole.SYSTEM)
+
+
+def utc_now() -> datetime:
+    """Now, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class MessageStatus(StrEnum):
+    """How a reply ended."""
+
+    COMPLETE = "complete"
+    STOPPED = "stopped"  # the user pressed Stop; the text is what had arrived
+    FAILED = "failed"  # the provider failed midway; the text is what had arrived
+
+
+@dataclass(slots=True)
+class Message:
+    """A message of a conversation as the user saw it."""
+
+    role: MessageRole
+    content: str
+    created_at: datetime = field(default_factory=utc_now)
+    status: MessageStatus = MessageStatus.COMPLETE
+
+    def to_chat_message(self) -> ChatMessage:
+        """The llama-index form, for the agent's memory."""
+        return ChatMessage(role=self.role, content=self.content)
+
+    @classmethod
+    def from_chat_message(cls, message: ChatMessage) -> Message:
+        """Build from a llama-index message; a missing content becomes empty text."""
+        return cls(role=MessageRole(message.role), content=message.content or "")
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON form: `role` and `content` first, so article-era readers still understand it."""
+        data = {
+            "role": self.role.value,
+            "content": self.content,
+            "created_at": self.created_at.isoformat(),
+        }
+        if self.status is not MessageStatus.COMPLETE:
+            data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], default_time: datetime | None = None) -> Message:
+        """Parse the JSON form (ours or the article's `{role, content}`); raise ValueError if malformed."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a message must be an object, not {type(data).__name__}")
+        try:
+            role = MessageRole(data.get("role"))
+        except ValueError:
+            raise ValueError(f"unknown message role {data.get('role')!r}") from None
+        if role not in STORED_ROLES:
+            raise ValueError(f"message role {role.value!r} cannot be stored")
+        content = data.get("content", "")
+        if content is None:
+            content = ""
+        if not isinstance(content, str):
+            raise ValueError("message content must be text")
+        created = data.get("created_at")
+        if created is None:
+            created_at = default_time or utc_now()
+        else:
+            created_at = datetime.fromisoformat(created)
+            if created_at.tzinfo is None:
+                created_at = created_at.replace(tzinfo=UTC)
+        return cls(
+            role=role,
+            content=content,
+            created_at=created_at,
+            status=MessageStatus(data.get("status", MessageStatus.COMPLETE)),
+        )

@@ -1,0 +1,84 @@
+"""Configuration from environment variables (and `.env`), as plain typed values with offline defaults.
+
+`load_settings()` reads the environment each time it is called, which costs microseconds; that lets tests
+point `BNAGPT_DATA_DIR` at a temporary folder. Secrets are kept out of `repr` so they never reach a log.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+# A real environment variable always wins over `.env`.
+load_dotenv(PROJECT_DIR / ".env", override=False)
+
+DEFAULT_GROQ_MODEL = "llama-3.3-70b-versatile"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the app reads from its environment."""
+
+    data_dir: Path
+    provider: str
+    groq_api_key: str | None = field(repr=False)
+    groq_model: str
+    openai_base_url: str
+    openai_api_key: str | None = field(repr=False)
+    openai_model: str
+    local_model_path: Path | None
+    local_context_size: int
+    max_reply_tokens: int
+    temperature: float
+    request_timeout: float
+
+    @property
+    def conversations_file(self) -> Path:
+        """The conversations data file."""
+        return self.data_dir / "conversations.json"
+
+
+def _text(name: str, default: str = "") -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def _number(name: str, default: float, kind: type = float) -> float:
+    raw = _text(name)
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a number; fix it in the environment or .env.") from None
+
+
+def load_settings() -> Settings:
+    """Read the environment into a Settings."""
+    groq_key = _text("GROQ_API_KEY") or None
+    openai_base_url = _text("OPENAI_BASE_URL")
+    if groq_key:
+        default_provider = "groq"
+    elif openai_base_url:
+        default_provider = "openai"
+    else:
+        default_provider = "local"
+    local_model = _text("BNAGPT_LOCAL_MODEL")
+    return Settings(
+        data_dir=Path(_text("BNAGPT_DATA_DIR", str(PROJECT_DIR))).expanduser(),
+        provider=_text("BNAGPT_PROVIDER", default_provider).lower(),
+        groq_api_key=groq_key,
+        groq_model=_text("BNAGPT_GROQ_MODEL", DEFAULT_GROQ_MODEL),
+        openai_base_url=openai_base_url,
+        openai_api_key=_text("OPENAI_API_KEY") or None,
+        openai_model=_text("BNAGPT_OPENAI_MODEL"),
+        local_model_path=Path(local_model).expanduser() if local_model else None,
+        local_context_size=int(_number("BNAGPT_LOCAL_CONTEXT", 2048, int)),
+        max_reply_tokens=int(_number("BNAGPT_MAX_TOKENS", 512, int)),
+        temperature=_number("BNAGPT_TEMPERATURE", 0.7),
+        request_timeout=_number("BNAGPT_TIMEOUT", 60.0),
+    )

