@@ -9,6 +9,7 @@ the very tokens it waits for.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from queue import Empty
 
@@ -39,9 +40,12 @@ class Agent:
         self._memory = ChatMemoryBuffer.from_defaults(
             llm=llm, token_limit=memory_token_limit(context_window, max_reply_tokens)
         )
-        self._agent = OpenAIAgent.from_tools(
-            tools=[], llm=llm, memory=self._memory, system_prompt=SYSTEM_PROMPT, verbose=False
-        )
+        with warnings.catch_warnings():
+            # OpenAIAgent is deprecated upstream in favour of FunctionAgent; this file is where we move.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._agent = OpenAIAgent.from_tools(
+                tools=[], llm=llm, memory=self._memory, system_prompt=SYSTEM_PROMPT, verbose=False
+            )
 
     def load(self, history: Sequence[Message]) -> None:
         """Make the memory hold exactly these messages."""

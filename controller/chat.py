@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from llama_index.core.base.llms.types import MessageRole
+
 from controller.agent import Agent
 from controller.provider_errors import translate
 from controller.providers import LOCAL, Connection, Connector, ProviderConfig, connect
 from errors import BnaGPTError, ProviderMisconfigured, StoreError
-from llama_index.core.base.llms.types import MessageRole
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
 from model.message import Message, MessageStatus

@@ -75,8 +75,10 @@ def _from_status(error: openai.APIStatusError, config: ProviderConfig, where: st
     if error.status_code in (413, 429):
         retry_after = _retry_after(error.response)
         wait = f" Wait {retry_after:.0f} s, then retry." if retry_after else " Wait a moment, then retry."
-        what = "the request is too large for your rate limit" if error.status_code == 413 else (
-            "too many requests"
+        what = (
+            "the request is too large for your rate limit"
+            if error.status_code == 413
+            else ("too many requests")
         )
         return RateLimited(f"{where} says {what} ({error.status_code}).{wait}", retry_after)
     if error.status_code == 400 and any(hint in detail.lower() for hint in _CONTEXT_HINTS):

@@ -139,8 +139,7 @@ def _build_local(config: ProviderConfig, http_client: httpx.Client) -> LLM:
 def _build_groq(config: ProviderConfig, http_client: httpx.Client) -> LLM:
     if not config.api_key:
         raise ProviderMisconfigured(
-            "Groq needs an API key: set GROQ_API_KEY in the environment or .env, or type it in "
-            "the sidebar."
+            "Groq needs an API key: set GROQ_API_KEY in the environment or .env, or type it in the sidebar."
         )
     return Groq(
         model=config.model,
@@ -182,10 +181,11 @@ def _build_openai_compatible(config: ProviderConfig, http_client: httpx.Client) 
 PROVIDERS: list[Provider] = [
     Provider(LOCAL, "Local (bundled, offline)", _build_local, needs_key=False, needs_base_url=False),
     Provider(GROQ, "Groq", _build_groq, needs_key=True, needs_base_url=False),
-    Provider(
-        OPENAI, "OpenAI-compatible server", _build_openai_compatible, False, needs_base_url=True
-    ),
+    Provider(OPENAI, "OpenAI-compatible server", _build_openai_compatible, False, needs_base_url=True),
 ]
+
+
+KINDS = tuple(p.kind for p in PROVIDERS)
 
 
 def provider(kind: str) -> Provider:

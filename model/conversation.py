@@ -58,9 +58,7 @@ def clean_name(name: str) -> str:
     if not name:
         raise InvalidName("Type a name for the conversation: it cannot be empty.")
     if len(name) > MAX_NAME_LENGTH:
-        raise InvalidName(
-            f"That name has {len(name)} characters; use at most {MAX_NAME_LENGTH}."
-        )
+        raise InvalidName(f"That name has {len(name)} characters; use at most {MAX_NAME_LENGTH}.")
     for char in name:
         category = unicodedata.category(char)
         if category == "Cc":

@@ -1,11 +1,11 @@
 """The JSON-file backend: one human-readable `conversations.json`, safe across threads, processes and crashes.
 
 - Every read-modify-write holds a cross-process `filelock` on `<file>.lock` and ends with an atomic replace
-  (temp file in the same folder, fsync, `os.replace`), so a reader sees the old file or the new one, never half.
+- A file in the article's format (name -> list of {role, content}) is read as is; the first write
 - Reads take no lock: an atomic replace is all they need.
 - A file that cannot be parsed is never overwritten and never read as empty: it is renamed aside with a
   timestamp, a notice says where, and a new file is started.
-- A file in the article's format (`{"name": [{"role", "content"}, ...]}`) is read as is; the first write
+- A file in the article's format (`{"name": [{"role", "content"}]}`) is read as is; the first write
   converts it and keeps the original beside it as `<file>.article-backup`.
 """
 
@@ -83,9 +83,7 @@ class JsonConversationStore(ConversationStore):
                     raise _name_taken(name)
                 name = unique_name(name, taken)
             now = utc_now()
-            conversation = Conversation(
-                name=name, messages=list(messages), created_at=now, updated_at=now
-            )
+            conversation = Conversation(name=name, messages=list(messages), created_at=now, updated_at=now)
             conversations[conversation.id] = conversation
         return conversation
 

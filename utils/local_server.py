@@ -73,9 +73,7 @@ class EngineStatus:
 class LocalEngine:
     """A llama.cpp server child process; thread-safe, one per app process."""
 
-    def __init__(
-        self, model_path: Path, context_size: int = 2048, startup_timeout: float = 60.0
-    ) -> None:
+    def __init__(self, model_path: Path, context_size: int = 2048, startup_timeout: float = 60.0) -> None:
         self.model_path = Path(model_path)
         self.context_size = context_size
         self.startup_timeout = startup_timeout

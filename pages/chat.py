@@ -1,0 +1,48 @@
+"""The chat: the open conversation, a box to type in, replies streamed from the chosen provider."""
+
+import streamlit as st
+
+from errors import BnaGPTError, ConversationNotFound
+from view import chat_view, session
+
+chat = session.chat()
+wanted = st.query_params.get("c")
+if wanted and wanted != chat.conversation_id:
+    try:
+        chat.open(wanted)
+    except ConversationNotFound as error:
+        session.flash("warning", str(error))
+        st.query_params.pop("c", None)
+
+try:
+    conversation = chat.conversation()
+except ConversationNotFound as error:
+    session.flash("warning", str(error))
+    chat.new()
+    st.query_params.pop("c", None)
+    conversation = None
+
+session.show_flashes()
+chat_view.show_conversation(conversation)
+
+prompt = st.chat_input("Message bnaGPT")
+retry = False
+if not prompt:
+    chat_view.show_reply_error()
+    if chat.needs_reply(conversation):
+        retry = st.button("Retry", icon=":material/refresh:", key="retry")
+
+if prompt or retry:
+    chat_view.clear_reply_error()
+    config = session.provider_config()
+    try:
+        reply = chat.send(prompt, config) if prompt else chat.retry(config)
+    except BnaGPTError as failure:
+        chat_view.set_reply_error(failure, unsent=prompt)
+    else:
+        if prompt:
+            chat_view.show_user_prompt(prompt)
+        chat_view.stream_reply(reply)
+    if chat.conversation_id:
+        st.query_params["c"] = chat.conversation_id
+    st.rerun()

@@ -1,0 +1,28 @@
+"""Making untrusted text safe to hand to Streamlit's Markdown renderer.
+
+Streamlit already escapes raw HTML. What is left: an image in a model's reply (`![](https://host/pixel)`)
+would make the browser fetch an arbitrary URL, so images become plain links the user may choose to follow;
+and a conversation name used as a button label must show as typed, not as Markdown or an icon directive.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Fenced blocks and inline code are left alone: what is inside them is shown verbatim anyway.
+_CODE = re.compile(r"(```.*?(?:```|$)|~~~.*?(?:~~~|$)|`[^`\n]*`)", re.DOTALL)
+_IMAGE = re.compile(r"!\[")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])")
+
+
+def without_images(text: str) -> str:
+    """The Markdown with every image turned into a link, so nothing is fetched without a click."""
+    parts = _CODE.split(text)
+    for i in range(0, len(parts), 2):  # even indexes are outside code
+        parts[i] = _IMAGE.sub("🖼 [", parts[i])
+    return "".join(parts)
+
+
+def escape(text: str) -> str:
+    """Text that Markdown shows literally (for labels made from user data)."""
+    return _SPECIAL.sub(r"\\\1", text)

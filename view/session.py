@@ -1,0 +1,138 @@
+"""Session state for one browser tab, and the few resources the whole app process shares.
+
+`st.cache_resource` holds only the local engine (one child process per app process, thread-safe). The chat
+controller, its agent and memory, and the provider keys the user types live in `st.session_state`: one per
+tab, thrown away on refresh; the JSON store is the record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from controller.chat import ChatSession
+from controller.providers import GROQ, KINDS, LOCAL, OPENAI, ProviderConfig
+from errors import BnaGPTError
+from model.json_store import JsonConversationStore
+from settings import Settings, load_settings
+from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
+from utils.markdown import escape
+
+# Context windows assumed for remote models, for the memory's token budget.
+GROQ_CONTEXT = 32768
+OPENAI_CONTEXT = 8192
+
+
+@st.cache_resource(show_spinner=False)
+def local_engine(model_path: str, context_size: int) -> LocalEngine:
+    """The app process's local engine, warmed up in the background so the first reply is quick."""
+    engine = LocalEngine(Path(model_path), context_size)
+
+    def warm_up() -> None:
+        # If it fails, the first reply starts it again and shows the user why.
+        with contextlib.suppress(BnaGPTError):
+            engine.ensure_running()
+
+    threading.Thread(target=warm_up, name="bnagpt-engine-warm-up", daemon=True).start()
+    return engine
+
+
+def local_model_path(settings: Settings) -> Path | None:
+    """The GGUF file the local engine runs: the user's, or the bundled SmolLM2."""
+    return settings.local_model_path or bundled_model_path()
+
+
+def init() -> None:
+    """Set this tab's defaults; cheap to call on every rerun."""
+    settings = load_settings()
+    ss = st.session_state
+    ss["settings"] = settings
+    store = ss.get("store")
+    if store is None or store.location != settings.conversations_file:
+        store = JsonConversationStore(settings.conversations_file)
+        ss["store"] = store
+        ss["chat"] = ChatSession(store)
+    ss.setdefault("provider_kind", settings.provider if settings.provider in KINDS else LOCAL)
+    ss.setdefault("groq_model", settings.groq_model)
+    ss.setdefault("groq_key", "")
+    ss.setdefault("openai_base_url", settings.openai_base_url)
+    ss.setdefault("openai_model", settings.openai_model)
+    ss.setdefault("openai_key", "")
+    ss.setdefault("flash", [])
+    if ss["provider_kind"] == LOCAL:
+        engine()  # start it now, in the background, so the first reply does not wait for it
+
+
+def settings() -> Settings:
+    """The settings read at the start of this rerun."""
+    return st.session_state["settings"]
+
+
+def chat() -> ChatSession:
+    """This tab's chat controller."""
+    return st.session_state["chat"]
+
+
+def engine() -> LocalEngine | None:
+    """The local engine, starting its process lazily if this tab had none yet."""
+    session = chat()
+    if session.engine is None:
+        model = local_model_path(settings())
+        if model is not None:
+            session.engine = local_engine(str(model), settings().local_context_size)
+    return session.engine
+
+
+def provider_config() -> ProviderConfig:
+    """The provider the user chose in the sidebar, with its settings."""
+    s = settings()
+    ss = st.session_state
+    kind = ss["provider_kind"]
+    common = {
+        "max_tokens": s.max_reply_tokens,
+        "temperature": s.temperature,
+        "timeout": s.request_timeout,
+    }
+    if kind == GROQ:
+        return ProviderConfig(
+            kind=GROQ,
+            model=ss["groq_model"].strip() or s.groq_model,
+            api_key=ss["groq_key"].strip() or s.groq_api_key,
+            context_window=GROQ_CONTEXT,
+            **common,
+        )
+    if kind == OPENAI:
+        return ProviderConfig(
+            kind=OPENAI,
+            model=ss["openai_model"].strip(),
+            base_url=ss["openai_base_url"].strip(),
+            api_key=ss["openai_key"].strip() or s.openai_api_key,
+            context_window=OPENAI_CONTEXT,
+            **common,
+        )
+    engine()  # the local engine is needed now
+    return ProviderConfig(kind=LOCAL, model=MODEL_ALIAS, context_window=s.local_context_size, **common)
+
+
+def flash(kind: str, text: str) -> None:
+    """Queue a message to show at the top of the next page run."""
+    st.session_state["flash"].append((kind, text))
+
+
+def show_flashes() -> None:
+    """Show and forget queued messages, and the store's recovery notices."""
+    store = chat().store
+    for notice in store.notices:
+        st.warning(escape(notice), icon=":material/warning:")
+    store.notices.clear()
+    for kind, text in st.session_state["flash"]:
+        getattr(st, kind)(escape(text))
+    st.session_state["flash"] = []
+
+
+def show_error(error: BaseException | str) -> None:
+    """An error message, shown as plain text (it may quote names the user typed)."""
+    st.error(escape(str(error)), icon=":material/error:")

@@ -1,0 +1,100 @@
+"""The Settings page's sections: provider test, local engine status, data file."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from controller.diagnostics import test_connection
+from controller.providers import LOCAL
+from errors import BnaGPTError
+from utils.markdown import escape
+from view import session
+
+
+def provider_section() -> None:
+    """The provider chosen in the sidebar, and a connection test."""
+    st.header("Settings")
+    st.subheader("Model provider")
+    config = session.provider_config()
+    st.markdown(
+        f"**{escape(config.label)}**, model `{config.model or 'not set'}` — change it in the sidebar."
+    )
+    st.caption(
+        "Keys typed in the sidebar stay in this browser tab. To keep them, put GROQ_API_KEY or "
+        "OPENAI_API_KEY in the .env file next to app.py."
+    )
+    if st.button("Test connection", icon=":material/network_check:", key="test_connection"):
+        with st.spinner("Connecting…"):
+            try:
+                report = test_connection(config, session.engine())
+            except BnaGPTError as error:
+                session.show_error(error)
+                return
+        st.success(
+            f"Connected to {escape(report.base_url)} in {report.milliseconds:.0f} ms; "
+            f"{len(report.models)} models available."
+        )
+        if report.models:
+            st.dataframe({"model": report.models}, hide_index=True, use_container_width=True)
+
+
+def engine_section() -> None:
+    """The bundled local engine: model, port, context, health."""
+    st.subheader("Local engine")
+    engine = session.engine()
+    if engine is None:
+        st.warning(
+            "No local model was found. Install the bundled one with `make run`, or set "
+            "BNAGPT_LOCAL_MODEL to a GGUF file."
+        )
+        return
+    status = engine.status()
+    health = "healthy" if status.healthy else ("starting or not answering" if status.running else "stopped")
+    st.table(
+        {
+            "": ["Model file", "Port", "Context size", "Health", "Restarts", "Log"],
+            "value": [
+                str(status.model_path),
+                str(status.port or "—"),
+                f"{status.context_size} tokens",
+                health,
+                str(status.restarts),
+                str(status.log_path or "—"),
+            ],
+        }
+    )
+    if st.session_state["provider_kind"] != LOCAL:
+        st.caption("The local engine is not the provider in use; it starts when you choose it.")
+    label = "Restart engine" if status.running else "Start engine"
+    if st.button(label, icon=":material/restart_alt:", key="restart_engine"):
+        with st.spinner("Starting the local engine…"):
+            try:
+                engine.stop()
+                engine.ensure_running()
+            except BnaGPTError as error:
+                session.show_error(error)
+                return
+        st.rerun()
+
+
+def data_section() -> None:
+    """Where conversations are kept."""
+    st.subheader("Data")
+    store = session.chat().store
+    path = store.location
+    try:
+        count = len(store.list())
+    except BnaGPTError as error:
+        session.show_error(error)
+        count = None
+    st.markdown(f"Conversations file: `{path}`")
+    if count is not None:
+        st.caption(f"{count} conversations. Move the folder with BNAGPT_DATA_DIR.")
+    aside = sorted(path.parent.glob(path.name + ".corrupt-*"))
+    if aside:
+        st.warning(
+            "These files could not be read and were set aside, untouched. Your chats from them are "
+            "inside: fix them by hand, then put one back as " + escape(path.name) + "."
+        )
+        for file in aside:
+            st.code(str(file), language=None)

@@ -1,0 +1,210 @@
+"""The sidebar every page shares: new chat, provider choice, save-as and the saved conversations.
+
+Actions run as widget callbacks, before the page script, so the page that follows already shows their
+result; what they have to say goes through `session.flash`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from controller.providers import GROQ, LOCAL, OPENAI, PROVIDERS
+from errors import BnaGPTError
+from model.conversation import MAX_NAME_LENGTH, ConversationSummary
+from utils.markdown import escape
+from view import session
+
+_LABELS = {p.kind: p.label for p in PROVIDERS}
+
+
+def render() -> None:
+    """Draw the sidebar."""
+    with st.sidebar:
+        st.button(
+            "New chat",
+            icon=":material/edit_square:",
+            type="primary",
+            use_container_width=True,
+            on_click=new_chat,
+            key="new_chat",
+        )
+        _provider_controls()
+        _save_as()
+        _conversations()
+
+
+def open_conversation(conversation_id: str) -> None:
+    """Callback: open a saved conversation."""
+    try:
+        session.chat().open(conversation_id)
+        st.query_params["c"] = conversation_id
+        st.session_state.pop("reply_error", None)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+
+
+def new_chat() -> None:
+    """Callback: start a new chat."""
+    session.chat().new()
+    st.query_params.pop("c", None)
+    st.session_state.pop("reply_error", None)
+
+
+def _provider_controls() -> None:
+    st.selectbox(
+        "Model provider",
+        options=[p.kind for p in PROVIDERS],
+        format_func=_LABELS.__getitem__,
+        key="provider_kind",
+    )
+    kind = st.session_state["provider_kind"]
+    settings = session.settings()
+    if kind == GROQ:
+        st.text_input("Groq model", key="groq_model")
+        if not settings.groq_api_key:
+            st.text_input(
+                "Groq API key",
+                type="password",
+                key="groq_key",
+                help="Kept in this browser tab only; never saved. Or set GROQ_API_KEY in .env.",
+            )
+    elif kind == OPENAI:
+        st.text_input("Base URL", key="openai_base_url", placeholder="http://127.0.0.1:11434/v1")
+        st.text_input("Model", key="openai_model", placeholder="llama3.2")
+        if not settings.openai_api_key:
+            st.text_input(
+                "API key (if the server needs one)",
+                type="password",
+                key="openai_key",
+                help="Kept in this browser tab only; never saved.",
+            )
+    elif kind == LOCAL:
+        st.caption("Runs on this machine: no key, no network.")
+
+
+def _save_as() -> None:
+    with (
+        st.popover("Save as…", icon=":material/save:", use_container_width=True),
+        st.form("save_as_form", border=False),
+    ):
+        st.text_input("Name", key="save_as_name", max_chars=MAX_NAME_LENGTH)
+        if st.form_submit_button("Save", type="primary"):
+            _do_save_as()
+
+
+def _do_save_as() -> None:
+    try:
+        copy = session.chat().save_as(st.session_state.get("save_as_name", ""))
+    except BnaGPTError as error:
+        session.show_error(error)
+        return
+    st.query_params["c"] = copy.id
+    session.flash("success", f"Saved as “{copy.name}”.")
+    st.session_state.pop("save_as_name", None)
+    st.rerun()
+
+
+def _conversations() -> None:
+    st.subheader("Conversations", divider="gray")
+    chat = session.chat()
+    try:
+        summaries = chat.store.list()
+    except BnaGPTError as error:
+        session.show_error(error)
+        return
+    if not summaries:
+        st.caption("No saved conversations yet: send a message to start one.")
+    for summary in summaries:
+        editing = st.session_state.get("sidebar_action")
+        if editing == ("rename", summary.id):
+            _rename_form(summary)
+        elif editing == ("delete", summary.id):
+            _delete_confirmation(summary)
+        else:
+            _row(summary, current=summary.id == chat.conversation_id)
+
+
+def _row(summary: ConversationSummary, current: bool) -> None:
+    name_col, rename_col, delete_col = st.columns([0.72, 0.14, 0.14], gap="small")
+    name_col.button(
+        escape(summary.name),
+        key=f"open_{summary.id}",
+        type="primary" if current else "tertiary",
+        use_container_width=True,
+        on_click=open_conversation,
+        args=(summary.id,),
+        help=f"{summary.message_count} messages, updated {summary.updated_at:%Y-%m-%d %H:%M} UTC",
+    )
+    rename_col.button(
+        ":material/edit:",
+        key=f"rename_{summary.id}",
+        help="Rename",
+        type="tertiary",
+        on_click=_set_action,
+        args=("rename", summary.id),
+    )
+    delete_col.button(
+        ":material/delete:",
+        key=f"delete_{summary.id}",
+        help="Delete",
+        type="tertiary",
+        on_click=_set_action,
+        args=("delete", summary.id),
+    )
+
+
+def _set_action(action: str, conversation_id: str) -> None:
+    st.session_state["sidebar_action"] = (action, conversation_id)
+
+
+def _clear_action() -> None:
+    st.session_state.pop("sidebar_action", None)
+
+
+def _rename_form(summary: ConversationSummary) -> None:
+    with st.form(f"rename_form_{summary.id}"):
+        new_name = st.text_input(
+            "New name",
+            value=summary.name,
+            key=f"rename_input_{summary.id}",
+            max_chars=MAX_NAME_LENGTH,
+        )
+        save_col, cancel_col = st.columns(2)
+        saved = save_col.form_submit_button("Rename", type="primary")
+        cancelled = cancel_col.form_submit_button("Cancel")
+    if cancelled:
+        _clear_action()
+        st.rerun()
+    if saved:
+        try:
+            stored = session.chat().rename(summary.id, new_name)
+        except BnaGPTError as error:
+            session.show_error(error)
+            return
+        _clear_action()
+        session.flash("success", f"Renamed to “{stored}”.")
+        st.rerun()
+
+
+def _delete_confirmation(summary: ConversationSummary) -> None:
+    with st.container(border=True):
+        st.markdown(f"Delete **{escape(summary.name)}** for good?")
+        yes_col, no_col = st.columns(2)
+        yes = yes_col.button("Delete", type="primary", key=f"confirm_delete_{summary.id}")
+        no = no_col.button("Cancel", key=f"cancel_delete_{summary.id}")
+    if no:
+        _clear_action()
+        st.rerun()
+    if yes:
+        chat = session.chat()
+        was_open = chat.conversation_id == summary.id
+        try:
+            chat.delete(summary.id)
+        except BnaGPTError as error:
+            session.flash("error", str(error))
+        else:
+            session.flash("success", f"Deleted “{summary.name}”.")
+        if was_open:
+            st.query_params.pop("c", None)
+        _clear_action()
+        st.rerun()
