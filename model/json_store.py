@@ -1,7 +1,7 @@
 """The JSON-file backend: one human-readable `conversations.json`, safe across threads, processes and crashes.
 
 - Every read-modify-write holds a cross-process `filelock` on `<file>.lock` and ends with an atomic replace
-- A file in the article's format (name -> list of {role, content}) is read as is; the first write
+  (temp file in the same folder, fsync, `os.replace`): a reader sees the old file or the new one, never half.
 - Reads take no lock: an atomic replace is all they need.
 - A file that cannot be parsed is never overwritten and never read as empty: it is renamed aside with a
   timestamp, a notice says where, and a new file is started.
