@@ -22,10 +22,10 @@ except ConversationNotFound as error:
     st.query_params.pop("c", None)
     conversation = None
 
-session.show_flashes()
-chat_view.show_conversation(conversation)
-
 prompt = st.chat_input("Message bnaGPT")
+session.show_flashes()
+chat_view.show_conversation(conversation, welcome=not prompt)
+
 retry = False
 if not prompt:
     chat_view.show_reply_error()

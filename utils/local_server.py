@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bnagpt-engine-launcher")
 
 
 def _die_with_parent() -> None:
@@ -163,13 +167,16 @@ class LocalEngine:
             "--verbose", "False",
         ]  # fmt: skip
         with log:
-            self._process = subprocess.Popen(
+            # Linux sends the death signal when the *thread* that forked the child ends, so the child
+            # is forked from one thread that lives as long as the app.
+            self._process = _LAUNCHER.submit(
+                subprocess.Popen,
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a signal, no locks
-            )
+                preexec_fn=_die_with_parent,  # only sets a signal, takes no locks
+            ).result()
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -12,14 +12,16 @@ import re
 # Fenced blocks and inline code are left alone: what is inside them is shown verbatim anyway.
 _CODE = re.compile(r"(```.*?(?:```|$)|~~~.*?(?:~~~|$)|`[^`\n]*`)", re.DOTALL)
 _IMAGE = re.compile(r"!\[")
+_LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])")
 
 
-def without_images(text: str) -> str:
-    """The Markdown with every image turned into a link, so nothing is fetched without a click."""
+def for_display(text: str) -> str:
+    """The Markdown with images turned into links (nothing is fetched without a click) and every line
+    break kept, as chat users expect (poems, addresses), outside code."""
     parts = _CODE.split(text)
     for i in range(0, len(parts), 2):  # even indexes are outside code
-        parts[i] = _IMAGE.sub("🖼 [", parts[i])
+        parts[i] = _LINE_BREAK.sub("  \n", _IMAGE.sub("[image: ", parts[i]))
     return "".join(parts)
 
 

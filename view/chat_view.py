@@ -18,7 +18,7 @@ from controller.chat import Reply
 from errors import BnaGPTError
 from model.conversation import Conversation
 from model.message import Message, MessageStatus
-from utils.markdown import escape, without_images
+from utils.markdown import escape, for_display
 
 FRAME_SECONDS = 0.1
 CURSOR = " ▍"
@@ -48,15 +48,17 @@ def show_message(message: Message) -> None:
     """One stored message, as a chat bubble."""
     role = message.role.value
     with st.chat_message(role, avatar=_AVATARS.get(role)):
-        st.markdown(without_images(message.content))
+        st.markdown(for_display(message.content))
         note = _STATUS_NOTES.get(message.status)
         if note:
             st.caption(note)
 
 
-def show_conversation(conversation: Conversation | None) -> None:
+def show_conversation(conversation: Conversation | None, welcome: bool = True) -> None:
     """All messages of the open conversation, or a welcome on an empty chat."""
     if conversation is None or not conversation.messages:
+        if not welcome:
+            return
         st.markdown("### How can I help you today?")
         st.caption("Your chats are saved as you go. Open them again from the sidebar.")
         return
@@ -86,11 +88,11 @@ def stream_reply(reply: Reply) -> None:
                 first = next(frames, None)
             if first is not None:
                 text = first
-                body.markdown(without_images(text) + CURSOR)
+                body.markdown(for_display(text) + CURSOR)
                 for frame in frames:
                     text += frame
-                    body.markdown(without_images(text) + CURSOR)
-            body.markdown(without_images(text))
+                    body.markdown(for_display(text) + CURSOR)
+            body.markdown(for_display(text))
         except BnaGPTError as error:
             set_reply_error(error)
         finally:

