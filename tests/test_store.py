@@ -220,7 +220,7 @@ def test_writer_killed_mid_save_leaves_a_parseable_file(store, data_file):
             cwd=PROJECT,
             env=env,
         )
-        assert wait_until(lambda: data_file.stat().st_size > before, 60)  # it is saving
+        assert wait_until(lambda size=before: data_file.stat().st_size > size, 60)  # it is saving
         time.sleep(rng.random() * 0.5)
         child.send_signal(signal.SIGKILL)
         child.wait()
