@@ -68,7 +68,7 @@ class Agent:
                 if response.is_done and queue.empty():
                     return
                 continue
-            if response.exception is not None:
-                raise response.exception from None
             if delta:
                 yield delta
+            elif response.exception is not None:  # the writer's "" after a failure
+                raise response.exception from None

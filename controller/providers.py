@@ -64,10 +64,11 @@ class StoppableTransport(httpx.BaseTransport):
         if self._mend_null_content and request.method == "POST":
             request = _with_text_content(request)
         response = self._inner.handle_request(request)
+        is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
         return httpx.Response(
             status_code=response.status_code,
             headers=response.headers,
-            stream=_StoppableStream(response.stream, self._stop),
+            stream=_StoppableStream(response.stream, self._stop, expect_done=is_sse),
             extensions=response.extensions,
         )
 
@@ -77,15 +78,26 @@ class StoppableTransport(httpx.BaseTransport):
 
 
 class _StoppableStream(httpx.SyncByteStream):
-    def __init__(self, inner: httpx.SyncByteStream, stop: threading.Event) -> None:
+    """A response body that ends when told to, and that notices a server-sent stream cut short.
+
+    OpenAI-compatible servers end a streamed reply with `data: [DONE]`; a body that ends without it
+    was cut (a crashed server, a dropped connection), which the openai client would take as a normal end.
+    """
+
+    def __init__(self, inner: httpx.SyncByteStream, stop: threading.Event, expect_done: bool) -> None:
         self._inner = inner
         self._stop = stop
+        self._expect_done = expect_done
 
     def __iter__(self) -> Iterator[bytes]:
+        tail = b""
         for chunk in self._inner:
             if self._stop.is_set():
                 return
+            tail = (tail + chunk)[-32:]
             yield chunk
+        if self._expect_done and b"[DONE]" not in tail:
+            raise httpx.RemoteProtocolError("the reply stream ended before its end marker")
 
     def close(self) -> None:
         self._inner.close()

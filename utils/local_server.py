@@ -89,6 +89,11 @@ class LocalEngine:
         atexit.register(self.stop)
 
     @property
+    def pid(self) -> int | None:
+        """The engine's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def base_url(self) -> str:
         """The OpenAI-compatible API root; only meaningful once started."""
         return f"http://127.0.0.1:{self.port}/v1"

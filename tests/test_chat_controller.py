@@ -1,0 +1,248 @@
+"""The chat controller against the real local engine, and against HTTP failures the engine cannot script."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+
+from controller.chat import ChatSession
+from controller.providers import OPENAI, ProviderConfig, connect
+from errors import (
+    AuthenticationFailed,
+    ContextTooLong,
+    EngineFailed,
+    ModelNotFound,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    StreamInterrupted,
+)
+from model.message import Message, MessageStatus
+from tests.conftest import Scripted, stored_messages, wait_until
+from utils.local_server import LocalEngine, bundled_model_path, free_port
+
+pytestmark = pytest.mark.engine
+
+
+def test_reply_streams_and_is_saved(store, data_file, engine, local_config):
+    """The reply arrives in several chunks, and both sides of the turn are in the file."""
+    chat = ChatSession(store, engine)
+    reply = chat.send("Write two sentences about the sea.", local_config)
+    assert stored_messages(data_file) == [("user", "Write two sentences about the sea.", "complete")]
+    chunks = list(reply)
+    assert len(chunks) > 3
+    assert reply.status == MessageStatus.COMPLETE
+    assert stored_messages(data_file)[-1] == ("assistant", "".join(chunks), "complete")
+    assert "".join(chunks).strip()
+
+
+@pytest.fixture
+def recording_proxy(engine: LocalEngine) -> Iterator[tuple[str, list[dict]]]:
+    """A loopback proxy in front of the real engine that records each request body."""
+    bodies: list[dict] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers["content-length"]))
+            bodies.append(json.loads(raw))
+            headers = {"content-type": "application/json"}
+            with httpx.stream(
+                "POST", engine.base_url + self.path.removeprefix("/v1"), content=raw, headers=headers
+            ) as upstream:
+                self.send_response(upstream.status_code)
+                self.send_header("content-type", upstream.headers["content-type"])
+                self.end_headers()
+                for chunk in upstream.iter_raw():
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", bodies
+    server.shutdown()
+    server.server_close()
+
+
+def test_memory_rebuilt_from_a_loaded_conversation_reaches_the_model(store, recording_proxy):
+    """Opening a saved chat and asking again sends its whole history to the real engine."""
+    url, bodies = recording_proxy
+    saved = store.create(
+        "Ana's chat",
+        [
+            Message(MessageRole.USER, "My name is Ana and I live in Porto."),
+            Message(MessageRole.ASSISTANT, "Nice to meet you, Ana!"),
+            Message(MessageRole.ASSISTANT, "half an answ", status=MessageStatus.FAILED),
+        ],
+    )
+    chat = ChatSession(store)  # a new browser session
+    chat.open(saved.id)
+    config = ProviderConfig(kind=OPENAI, model="local", base_url=url, max_tokens=24, temperature=0)
+    reply = "".join(chat.send("Where do I live?", config))
+    assert reply.strip()
+    sent = [(m["role"], m["content"]) for m in bodies[-1]["messages"]]
+    assert sent[0][0] == "system"
+    assert sent[1:] == [
+        ("user", "My name is Ana and I live in Porto."),
+        ("assistant", "Nice to meet you, Ana!"),
+        ("user", "Where do I live?"),
+    ]
+
+
+def test_stop_keeps_the_partial_reply_and_stops_the_engine(store, data_file, engine, local_config):
+    """Stopping midway saves what arrived, marked stopped; the engine drops the request."""
+    chat = ChatSession(store, engine)
+    config = local_config.with_changes(max_tokens=400)
+    reply = chat.send("Tell me a very long story about a dragon and a knight.", config)
+    received = []
+    for chunk in reply:
+        received.append(chunk)
+        if len(received) == 5:
+            break
+    reply.close()
+    assert reply.status == MessageStatus.STOPPED
+    assert stored_messages(data_file)[-1] == ("assistant", "".join(received), "stopped")
+    log = engine.status().log_path
+    assert wait_until(lambda: "Disconnected from client" in log.read_text(errors="replace"), 10)
+    follow_up = "".join(chat.send("Thanks. Say OK.", local_config))
+    assert follow_up.strip()
+    roles = [m[0] for m in stored_messages(data_file)]
+    assert roles == ["user", "assistant", "user", "assistant"]
+
+
+def test_missing_model_file_is_explained_and_the_message_kept(store, data_file, local_config, tmp_path):
+    """With no model file the user is told how to fix it; their message stays saved."""
+    chat = ChatSession(store, LocalEngine(tmp_path / "missing.gguf"))
+    reply = chat.send("Are you there?", local_config)
+    with pytest.raises(EngineFailed, match="BNAGPT_LOCAL_MODEL"):
+        list(reply)
+    assert stored_messages(data_file) == [("user", "Are you there?", "complete")]
+    assert chat.needs_reply(chat.conversation())
+
+
+def test_dead_engine_is_restarted_with_a_notice(store, data_file, local_config):
+    """If the engine process dies, the next message restarts it, says so, and is answered."""
+    engine = LocalEngine(bundled_model_path(), context_size=1024)
+    try:
+        engine.ensure_running()
+        os.kill(engine.pid, signal.SIGKILL)
+        assert wait_until(lambda: not engine.status().running, 10)
+        chat = ChatSession(store, engine)
+        reply = chat.send("Hello again", local_config)
+        assert "".join(reply).strip()
+        assert reply.notice is not None and "restarted" in reply.notice
+        assert engine.status().healthy and engine.restarts == 1
+    finally:
+        engine.stop()
+
+
+def test_assistant_message_without_content_is_accepted_by_the_engine(engine):
+    """llama.cpp refuses `content: null` after a tool call; our transport sends "" instead."""
+    config = ProviderConfig(kind="local", model="local", base_url=engine.base_url, max_tokens=8)
+    tool_call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "lookup", "arguments": "{}"},
+    }
+    history = [
+        ChatMessage(role="user", content="Look it up."),
+        ChatMessage(role="assistant", content=None, additional_kwargs={"tool_calls": [tool_call]}),
+        ChatMessage(role="tool", content="42", additional_kwargs={"tool_call_id": "call_1"}),
+        ChatMessage(role="user", content="And?"),
+    ]
+    assert connect(config).llm.chat(history).message.content is not None
+    plain = config.with_changes(kind=OPENAI)  # same server, no mending: the engine refuses
+    with pytest.raises(Exception, match=r"valid string"):
+        connect(plain).llm.chat(history)
+
+
+# -- failures a real server does not produce on demand: a scripted HTTP server --------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "error", "says"),
+    [
+        (
+            Scripted(401, {"error": {"message": "Invalid API Key"}}),
+            AuthenticationFailed,
+            "refused the API key",
+        ),
+        (Scripted(404, {"error": {"message": "model not found"}}), ModelNotFound, "does not know the model"),
+        (Scripted(429, {"error": {"message": "slow"}}, {"retry-after": "7"}), RateLimited, "Wait 7 s"),
+        (Scripted(413, {"error": {"message": "too large"}}), RateLimited, "too large"),
+        (
+            Scripted(400, {"error": {"message": "This model's maximum context length is 8192 tokens"}}),
+            ContextTooLong,
+            "context window",
+        ),
+        (Scripted(500, {"error": {"message": "boom"}}), ProviderUnavailable, "internal error"),
+        (Scripted(delay=3.0, stream_chunks=["late"]), ProviderTimeout, "did not answer within"),
+    ],
+)
+def test_provider_failures_are_explained(
+    store, data_file, scripted_server, scripted_config, script, error, says
+):
+    """Each failure gets its own actionable message; the user's message stays; the key is never shown."""
+    scripted_server.script = script
+    chat = ChatSession(store)
+    reply = chat.send("Hello?", scripted_config)
+    with pytest.raises(error, match=says) as raised:
+        list(reply)
+    assert "sk-test-secret" not in str(raised.value)
+    assert stored_messages(data_file) == [("user", "Hello?", "complete")]
+    assert chat.needs_reply(chat.conversation())
+    if error is RateLimited and script.headers:
+        assert raised.value.retry_after == 7
+
+
+def test_stream_cut_halfway_keeps_what_arrived_and_retry_answers(
+    store, data_file, scripted_server, scripted_config
+):
+    """A stream that breaks off keeps its partial text as failed; Retry answers without it."""
+    scripted_server.script = Scripted(stream_chunks=["Hello", " wor"], cut_stream=True)
+    chat = ChatSession(store)
+    reply = chat.send("Greet me", scripted_config)
+    with pytest.raises(StreamInterrupted, match="broke off"):
+        list(reply)
+    assert stored_messages(data_file)[-1] == ("assistant", "Hello wor", "failed")
+    assert chat.needs_reply(chat.conversation())
+
+    scripted_server.script = Scripted(stream_chunks=["Hello", " world!"])
+    assert "".join(chat.retry(scripted_config)) == "Hello world!"
+    assert stored_messages(data_file)[-1] == ("assistant", "Hello world!", "complete")
+    sent = [(m["role"], m["content"]) for m in scripted_server.requests[-1]["messages"]]
+    assert sent[1:] == [("user", "Greet me")]
+    assert not chat.needs_reply(chat.conversation())
+
+
+def test_server_not_running_is_explained(store, data_file):
+    """Connection refused names the server and says what to check."""
+    config = ProviderConfig(kind=OPENAI, model="m", base_url=f"http://127.0.0.1:{free_port()}/v1")
+    chat = ChatSession(store)
+    with pytest.raises(ProviderUnavailable, match="Could not connect"):
+        list(chat.send("Anyone?", config))
+    assert stored_messages(data_file) == [("user", "Anyone?", "complete")]
+
+
+def test_missing_groq_key_is_explained(store):
+    """Groq without a key says where to put one."""
+    config = ProviderConfig(kind="groq", model="llama-3.3-70b-versatile")
+    with pytest.raises(ProviderError, match="GROQ_API_KEY"):
+        list(ChatSession(store).send("hi", config))
+
+
+def test_unknown_provider_is_refused(store):
+    """A typo in BNAGPT_PROVIDER gives the list of valid names."""
+    with pytest.raises(ProviderError, match="local, groq, openai"):
+        list(ChatSession(store).send("hi", ProviderConfig(kind="gpt5", model="x")))
