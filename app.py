@@ -6,10 +6,13 @@ from view import session, sidebar
 
 st.set_page_config(page_title="bnaGPT", page_icon=":material/chat:", layout="centered")
 session.init()
+# The URL paths differ from the file names on purpose: Streamlit still maps a `pages/` folder the old
+# way until st.navigation has run once, and a request for /settings must reach this frame, not the bare
+# page script.
 page = st.navigation(
     [
-        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
-        st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+        st.Page("pages/chat_page.py", title="Chat", icon=":material/chat:", url_path="chat", default=True),
+        st.Page("pages/settings_page.py", title="Settings", icon=":material/settings:", url_path="settings"),
     ]
 )
 sidebar.render()

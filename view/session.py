@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from controller.chat import ChatSession
-from controller.providers import GROQ, KINDS, LOCAL, OPENAI, ProviderConfig
+from controller.providers import GROQ, KINDS, LOCAL, OPENAI, PROVIDERS, ProviderConfig, provider
 from errors import BnaGPTError
 from model.json_store import JsonConversationStore
 from settings import Settings, load_settings
@@ -55,15 +55,23 @@ def init() -> None:
         store = JsonConversationStore(settings.conversations_file)
         ss["store"] = store
         ss["chat"] = ChatSession(store)
-    ss.setdefault("provider_kind", settings.provider if settings.provider in KINDS else LOCAL)
+    ss.setdefault(
+        "provider_label", provider(settings.provider if settings.provider in KINDS else LOCAL).label
+    )
     ss.setdefault("groq_model", settings.groq_model)
     ss.setdefault("groq_key", "")
     ss.setdefault("openai_base_url", settings.openai_base_url)
     ss.setdefault("openai_model", settings.openai_model)
     ss.setdefault("openai_key", "")
     ss.setdefault("flash", [])
-    if ss["provider_kind"] == LOCAL:
+    if provider_kind() == LOCAL:
         engine()  # start it now, in the background, so the first reply does not wait for it
+
+
+def provider_kind() -> str:
+    """The kind of provider chosen in the sidebar."""
+    label = st.session_state["provider_label"]
+    return next(p.kind for p in PROVIDERS if p.label == label)
 
 
 def settings() -> Settings:
@@ -90,7 +98,7 @@ def provider_config() -> ProviderConfig:
     """The provider the user chose in the sidebar, with its settings."""
     s = settings()
     ss = st.session_state
-    kind = ss["provider_kind"]
+    kind = provider_kind()
     common = {
         "max_tokens": s.max_reply_tokens,
         "temperature": s.temperature,

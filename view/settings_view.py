@@ -63,7 +63,7 @@ def engine_section() -> None:
             ],
         }
     )
-    if st.session_state["provider_kind"] != LOCAL:
+    if session.provider_kind() != LOCAL:
         st.caption("The local engine is not the provider in use; it starts when you choose it.")
     label = "Restart engine" if status.running else "Start engine"
     if st.button(label, icon=":material/restart_alt:", key="restart_engine"):

@@ -14,8 +14,6 @@ from model.conversation import MAX_NAME_LENGTH, ConversationSummary
 from utils.markdown import escape
 from view import session
 
-_LABELS = {p.kind: p.label for p in PROVIDERS}
-
 
 def render() -> None:
     """Draw the sidebar."""
@@ -51,13 +49,9 @@ def new_chat() -> None:
 
 
 def _provider_controls() -> None:
-    st.selectbox(
-        "Model provider",
-        options=[p.kind for p in PROVIDERS],
-        format_func=_LABELS.__getitem__,
-        key="provider_kind",
-    )
-    kind = st.session_state["provider_kind"]
+    # Options are the labels themselves: AppTest mishandles a selectbox's format_func.
+    st.selectbox("Model provider", options=[p.label for p in PROVIDERS], key="provider_label")
+    kind = session.provider_kind()
     settings = session.settings()
     if kind == GROQ:
         st.text_input("Groq model", key="groq_model")

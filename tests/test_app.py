@@ -1,0 +1,183 @@
+"""User journeys through the real app, in-process with Streamlit's AppTest, on the real local engine."""
+
+from __future__ import annotations
+
+import pytest
+from llama_index.core.base.llms.types import MessageRole
+from streamlit.testing.v1 import AppTest
+
+from model.message import Message
+from tests.conftest import PROJECT, Scripted, read_document, stored_messages
+
+pytestmark = pytest.mark.engine
+
+
+def new_app(**query: str) -> AppTest:
+    """The app as a fresh browser tab would get it."""
+    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def chat_texts(at: AppTest) -> list[tuple[str, str]]:
+    """(role, text) of each chat bubble on the page."""
+    return [(m.name, " ".join(md.value for md in m.markdown)) for m in at.chat_message]
+
+
+def sidebar_names(at: AppTest) -> list[str]:
+    """Labels of the conversation buttons in the sidebar."""
+    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("open_")]
+
+
+def saved_names(data_file) -> list[str]:
+    return [c["name"] for c in read_document(data_file)["conversations"].values()]
+
+
+@pytest.mark.parametrize("page", ["pages/chat_page.py", "pages/settings_page.py"])
+def test_every_page_opens(page):
+    """Each page renders without an exception."""
+    at = new_app()
+    at.switch_page(page).run()
+    assert not at.exception
+
+
+def test_send_streams_autosaves_and_lists(data_file):
+    """A message gets an answer, both are saved, and the chat appears in the sidebar with an auto name."""
+    at = new_app()
+    at.chat_input[0].set_value("Hello! What can you do?").run()
+    assert not at.exception
+    bubbles = chat_texts(at)
+    assert bubbles[0] == ("user", "Hello! What can you do?")
+    assert bubbles[1][0] == "assistant" and bubbles[1][1].strip()
+    saved = stored_messages(data_file)
+    assert [m[0] for m in saved] == ["user", "assistant"]
+    assert saved[1][1].strip()
+    assert saved_names(data_file) == ["Hello! What can you do?"]
+    assert sidebar_names(at) == [r"Hello\! What can you do?"]  # escaped: shown as typed
+    assert at.query_params["c"]
+
+
+def test_second_message_continues_the_same_conversation(data_file):
+    """Follow-ups go to the open conversation, not a new one."""
+    at = new_app()
+    at.chat_input[0].set_value("First message").run()
+    at.chat_input[0].set_value("Second message").run()
+    assert not at.exception
+    assert len(read_document(data_file)["conversations"]) == 1
+    assert [m[1] for m in stored_messages(data_file) if m[0] == "user"] == ["First message", "Second message"]
+
+
+def test_open_from_sidebar_and_from_the_address(store):
+    """Clicking a saved chat shows its messages; a reload with ?c= reopens it."""
+    other = store.create("Other", [Message(MessageRole.USER, "unrelated")])
+    wanted = store.create(
+        "Recipes",
+        [
+            Message(MessageRole.USER, "How do I make pão de queijo?"),
+            Message(MessageRole.ASSISTANT, "With cheese."),
+        ],
+    )
+    at = new_app()
+    assert sidebar_names(at) == ["Recipes", "Other"]
+    at.sidebar.button(key=f"open_{wanted.id}").click().run()
+    assert chat_texts(at) == [("user", "How do I make pão de queijo?"), ("assistant", "With cheese.")]
+    assert at.query_params["c"] == [wanted.id] or at.query_params["c"] == wanted.id
+    reloaded = new_app(c=other.id)
+    assert chat_texts(reloaded) == [("user", "unrelated")]
+
+
+def test_rename_from_sidebar(store, data_file):
+    """Rename through the sidebar form; a taken name is refused and nothing changes."""
+    chat = store.create("Old name", [Message(MessageRole.USER, "hi")])
+    store.create("Taken")
+    at = new_app()
+    at.sidebar.button(key=f"rename_{chat.id}").click().run()
+    at.sidebar.text_input(key=f"rename_input_{chat.id}").set_value("Taken")
+    at.sidebar.button[[b.label for b in at.sidebar.button].index("Rename")].click().run()
+    assert any("already exists" in e.value for e in at.sidebar.error)
+    assert sorted(saved_names(data_file)) == ["Old name", "Taken"]
+
+    at.sidebar.text_input(key=f"rename_input_{chat.id}").set_value("<b>New</b> 🦙 name")
+    at.sidebar.button[[b.label for b in at.sidebar.button].index("Rename")].click().run()
+    assert not at.exception
+    assert sorted(saved_names(data_file)) == ["<b>New</b> 🦙 name", "Taken"]
+    assert r"\<b\>New\</b\> 🦙 name" in sidebar_names(at)
+
+
+def test_delete_asks_first(store, data_file):
+    """Delete needs a confirmation; Cancel keeps the conversation."""
+    doomed = store.create("Doomed", [Message(MessageRole.USER, "bye")])
+    at = new_app(c=doomed.id)
+    at.sidebar.button(key=f"delete_{doomed.id}").click().run()
+    at.sidebar.button(key=f"cancel_delete_{doomed.id}").click().run()
+    assert saved_names(data_file) == ["Doomed"]
+
+    at.sidebar.button(key=f"delete_{doomed.id}").click().run()
+    at.sidebar.button(key=f"confirm_delete_{doomed.id}").click().run()
+    assert not at.exception
+    assert saved_names(data_file) == []
+    assert sidebar_names(at) == []
+    assert "c" not in at.query_params
+    assert chat_texts(at) == []
+
+
+def test_save_as_copies_the_chat_under_a_new_name(store, data_file):
+    """Save as keeps the original and writes a copy under the typed name; a taken name is refused."""
+    original = store.create("Draft", [Message(MessageRole.USER, "keep me")])
+    at = new_app(c=original.id)
+    at.text_input(key="save_as_name").set_value("Draft")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    assert any("already exists" in e.value for e in at.error)
+    assert saved_names(data_file) == ["Draft"]
+
+    at.text_input(key="save_as_name").set_value("Final")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    assert not at.exception
+    documents = read_document(data_file)["conversations"]
+    assert sorted(c["name"] for c in documents.values()) == ["Draft", "Final"]
+    assert all([m["content"] for m in c["messages"]] == ["keep me"] for c in documents.values())
+
+
+def test_provider_failure_keeps_the_message_and_retry_answers(scripted_server, data_file):
+    """A refused key shows a clear error with Retry; the message is saved; Retry then answers."""
+    scripted_server.script = Scripted(401, {"error": {"message": "Invalid API Key"}})
+    at = new_app()
+    at.sidebar.selectbox(key="provider_label").set_value("OpenAI-compatible server").run()
+    at.sidebar.text_input(key="openai_base_url").set_value(scripted_server.url)
+    at.sidebar.text_input(key="openai_model").set_value("m")
+    at.sidebar.text_input(key="openai_key").set_value("sk-wrong").run()
+    at.chat_input[0].set_value("Are you there?").run()
+    assert not at.exception
+    assert any("refused the API key" in e.value for e in at.error)
+    assert "sk-wrong" not in " ".join(e.value for e in at.error)
+    assert stored_messages(data_file) == [("user", "Are you there?", "complete")]
+
+    scripted_server.script = Scripted(stream_chunks=["Yes, ", "I am."])
+    at.button(key="retry").click().run()
+    assert not at.exception
+    assert stored_messages(data_file)[-1] == ("assistant", "Yes, I am.", "complete")
+    assert chat_texts(at)[-1] == ("assistant", "Yes, I am.")
+    assert not at.error
+    assert "sk-wrong" not in data_file.read_text()
+
+
+def test_corrupt_data_file_is_reported_and_kept(data_file):
+    """An unreadable conversations file is moved aside, the user sees where, and chatting still works."""
+    data_file.write_text("{ not json", encoding="utf-8")
+    at = new_app()
+    assert not at.exception
+    aside = list(data_file.parent.glob("conversations.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_text() == "{ not json"
+    shown = " ".join(w.value for w in at.warning)
+    assert "could not be read" in shown and aside[0].name.replace("-", "\\-").replace(".", "\\.") in shown
+
+
+def test_settings_tests_the_local_engine(data_file):
+    """The Settings page reaches the local engine and shows its status and the data file."""
+    at = new_app()
+    at.switch_page("pages/settings_page.py").run()
+    at.button(key="test_connection").click().run()
+    assert not at.exception
+    assert any("Connected to" in s.value for s in at.success)
+    assert any(str(data_file) in md.value for md in at.markdown)
