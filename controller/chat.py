@@ -8,6 +8,7 @@ memory is rebuilt from the stored messages before every turn, so it never drifts
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 
 from llama_index.core.base.llms.types import MessageRole
@@ -37,6 +38,14 @@ class ChatSession:
         self._connector = connector
         self._connection: Connection | None = None
         self._agent: Agent | None = None
+        # Set while no reply is streaming. Streamlit stops a run and starts the next one at once (Stop,
+        # or a new message mid-reply), so the next run waits here for the old one to save its partial.
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until a reply interrupted in another script run has saved what it had."""
+        self._idle.wait(timeout)
 
     # -- conversations ---------------------------------------------------------------------------
 
@@ -44,6 +53,7 @@ class ChatSession:
         """The open conversation as stored now, or None for a new chat."""
         if self.conversation_id is None:
             return None
+        self.settle()
         return self.store.get(self.conversation_id)
 
     def open(self, conversation_id: str) -> Conversation:
@@ -78,6 +88,7 @@ class ChatSession:
 
     def send(self, text: str, config: ProviderConfig) -> Reply:
         """Save the user's message, then return the reply to stream."""
+        self.settle()
         message = Message(MessageRole.USER, text)
         if self.conversation_id is None:
             created = self.store.create(auto_name(text), [message], rename_if_taken=True)
@@ -157,6 +168,8 @@ class Reply:
 
     def _stream(self) -> Iterator[str]:
         started = False
+        self._session.settle()
+        self._session._idle.clear()
         try:
             if self._conversation_id is None:
                 raise ProviderMisconfigured("There is no message to answer: type one first.")
@@ -177,7 +190,10 @@ class Reply:
             self.error = translate(error, self._config, streaming=started)
             self._finish(MessageStatus.FAILED)
             raise self.error from error
-        self._finish(MessageStatus.COMPLETE)
+        else:
+            self._finish(MessageStatus.COMPLETE)
+        finally:
+            self._session._idle.set()
 
     def _finish(self, status: MessageStatus) -> None:
         self.status = status
