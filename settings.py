@@ -18,6 +18,7 @@ PROJECT_DIR = Path(__file__).resolve().parent
 load_dotenv(PROJECT_DIR / ".env", override=False)
 
 DEFAULT_GROQ_MODEL = "llama-3.3-70b-versatile"
+CHAT_FORMAT = "chatml-function-calling"  # llama.cpp needs it for tool calls with ChatML models
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class Settings:
     openai_api_key: str | None = field(repr=False)
     openai_model: str
     local_model_path: Path | None
+    local_chat_format: str | None
     local_context_size: int
     max_reply_tokens: int
     temperature: float
@@ -77,6 +79,9 @@ def load_settings() -> Settings:
         openai_api_key=_text("OPENAI_API_KEY") or None,
         openai_model=_text("BNAGPT_OPENAI_MODEL"),
         local_model_path=Path(local_model).expanduser() if local_model else None,
+        # The bundled SmolLM2 speaks ChatML; for a model of the user's, llama.cpp reads the format
+        # from the GGUF file unless told otherwise.
+        local_chat_format=_text("BNAGPT_LOCAL_CHAT_FORMAT") or (None if local_model else CHAT_FORMAT),
         local_context_size=int(_number("BNAGPT_LOCAL_CONTEXT", 2048, int)),
         max_reply_tokens=int(_number("BNAGPT_MAX_TOKENS", 512, int)),
         temperature=_number("BNAGPT_TEMPERATURE", 0.7),

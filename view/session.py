@@ -27,9 +27,9 @@ OPENAI_CONTEXT = 8192
 
 
 @st.cache_resource(show_spinner=False)
-def local_engine(model_path: str, context_size: int) -> LocalEngine:
+def local_engine(model_path: str, context_size: int, chat_format: str | None) -> LocalEngine:
     """The app process's local engine, warmed up in the background so the first reply is quick."""
-    engine = LocalEngine(Path(model_path), context_size)
+    engine = LocalEngine(Path(model_path), context_size, chat_format)
 
     def warm_up() -> None:
         # If it fails, the first reply starts it again and shows the user why.
@@ -90,7 +90,8 @@ def engine() -> LocalEngine | None:
     if session.engine is None:
         model = local_model_path(settings())
         if model is not None:
-            session.engine = local_engine(str(model), settings().local_context_size)
+            s = settings()
+            session.engine = local_engine(str(model), s.local_context_size, s.local_chat_format)
     return session.engine
 
 
