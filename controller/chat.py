@@ -115,7 +115,7 @@ class ChatSession:
                 raise ProviderMisconfigured("The local engine is not available in this app.")
             notice = self.engine.ensure_running()
             config = config.with_changes(base_url=self.engine.base_url)
-        if self._connection is None or self._connection.config != config or notice:
+        if self._connection is None or self._connection.config != config:
             self._connection = self._connector(config)
             self._agent = Agent(self._connection.llm, config.context_window, config.max_tokens)
         assert self._agent is not None

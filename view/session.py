@@ -50,20 +50,23 @@ def init() -> None:
     settings = load_settings()
     ss = st.session_state
     ss["settings"] = settings
+    ss.setdefault("flash", [])
     store = ss.get("store")
     if store is None or store.location != settings.conversations_file:
         store = JsonConversationStore(settings.conversations_file)
         ss["store"] = store
         ss["chat"] = ChatSession(store)
-    ss.setdefault(
-        "provider_label", provider(settings.provider if settings.provider in KINDS else LOCAL).label
-    )
+    if "provider_label" not in ss:
+        kind = settings.provider
+        if kind not in KINDS:
+            flash("warning", f"BNAGPT_PROVIDER={kind} is not a provider ({', '.join(KINDS)}); using local.")
+            kind = LOCAL
+        ss["provider_label"] = provider(kind).label
     ss.setdefault("groq_model", settings.groq_model)
     ss.setdefault("groq_key", "")
     ss.setdefault("openai_base_url", settings.openai_base_url)
     ss.setdefault("openai_model", settings.openai_model)
     ss.setdefault("openai_key", "")
-    ss.setdefault("flash", [])
     if provider_kind() == LOCAL:
         engine()  # start it now, in the background, so the first reply does not wait for it
 

@@ -32,7 +32,7 @@ def provider_section() -> None:
                 return
         st.success(
             f"Connected to {escape(report.base_url)} in {report.milliseconds:.0f} ms; "
-            f"{len(report.models)} models available."
+            f"{len(report.models)} model{'s' if len(report.models) != 1 else ''} available."
         )
         if report.models:
             st.dataframe({"model": report.models}, hide_index=True, use_container_width=True)
@@ -50,19 +50,15 @@ def engine_section() -> None:
         return
     status = engine.status()
     health = "healthy" if status.healthy else ("starting or not answering" if status.running else "stopped")
-    st.table(
-        {
-            "": ["Model file", "Port", "Context size", "Health", "Restarts", "Log"],
-            "value": [
-                str(status.model_path),
-                str(status.port or "—"),
-                f"{status.context_size} tokens",
-                health,
-                str(status.restarts),
-                str(status.log_path or "—"),
-            ],
-        }
-    )
+    rows = {
+        "Model file": str(status.model_path),
+        "Port": str(status.port or "—"),
+        "Context size": f"{status.context_size} tokens",
+        "Health": health,
+        "Restarts": str(status.restarts),
+        "Log": str(status.log_path or "—"),
+    }
+    st.markdown("\n".join(f"- **{name}:** `{value}`" for name, value in rows.items()))
     if session.provider_kind() != LOCAL:
         st.caption("The local engine is not the provider in use; it starts when you choose it.")
     label = "Restart engine" if status.running else "Start engine"
