@@ -64,10 +64,6 @@ class Agent:
         """Make the memory hold exactly these messages."""
         self._memory.set([m.to_chat_message() for m in history])
 
-    def history(self) -> list[Message]:
-        """What the memory holds now."""
-        return [Message.from_chat_message(m) for m in self._memory.get_all()]
-
     def stream(self, text: str) -> Iterator[str]:
         """Send the user's text; yield the reply in chunks; raise what the provider raised."""
         response = self._agent.stream_chat(text)

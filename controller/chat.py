@@ -15,7 +15,7 @@ from llama_index.core.base.llms.types import MessageRole
 
 from controller.agent import Agent
 from controller.provider_errors import translate
-from controller.providers import LOCAL, Connection, Connector, ProviderConfig, connect
+from controller.providers import LOCAL, Connection, ProviderConfig, connect
 from errors import BnaGPTError, ProviderMisconfigured, StoreError
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
@@ -26,16 +26,10 @@ from utils.local_server import LocalEngine
 class ChatSession:
     """One browser session's chat controller; never shared between sessions."""
 
-    def __init__(
-        self,
-        store: ConversationStore,
-        engine: LocalEngine | None = None,
-        connector: Connector = connect,
-    ) -> None:
+    def __init__(self, store: ConversationStore, engine: LocalEngine | None = None) -> None:
         self.store = store
         self.engine = engine
         self.conversation_id: str | None = None
-        self._connector = connector
         self._connection: Connection | None = None
         self._agent: Agent | None = None
         # Set while no reply is streaming. Streamlit stops a run and starts the next one at once (Stop,
@@ -116,7 +110,7 @@ class ChatSession:
             notice = self.engine.ensure_running()
             config = config.with_changes(base_url=self.engine.base_url)
         if self._connection is None or self._connection.config != config:
-            self._connection = self._connector(config)
+            self._connection = connect(config)
             self._agent = Agent(self._connection.llm, config.context_window, config.max_tokens)
         assert self._agent is not None
         return self._agent, self._connection, notice

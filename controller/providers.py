@@ -228,7 +228,3 @@ def connect(config: ProviderConfig) -> Connection:
     http_client = httpx.Client(transport=transport, timeout=config.timeout)
     llm = provider(config.kind).build(config, http_client)
     return Connection(config=config, llm=llm, transport=transport)
-
-
-#: The seam tests replace to script an LLM; the app always uses `connect`.
-Connector = Callable[[ProviderConfig], Connection]

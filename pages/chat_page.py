@@ -21,6 +21,9 @@ except ConversationNotFound as error:
     chat.new()
     st.query_params.pop("c", None)
     conversation = None
+except BnaGPTError as error:  # the data file cannot be used at all (written by a newer bnaGPT, say)
+    session.show_error(error)
+    st.stop()
 
 prompt = st.chat_input("Message bnaGPT")
 session.show_flashes()
