@@ -55,7 +55,9 @@ class Agent:
         )
         with warnings.catch_warnings():
             # OpenAIAgent is deprecated upstream in favour of FunctionAgent; this file is where we move.
-            warnings.simplefilter("ignore", DeprecationWarning)
+            # The `deprecated` package forces its warnings past any filter, so silence their display
+            # (catch_warnings restores it) instead of printing three notices for every new chat.
+            warnings.showwarning = lambda *args, **kwargs: None
             self._agent = OpenAIAgent.from_tools(
                 tools=[], llm=llm, memory=self._memory, system_prompt=SYSTEM_PROMPT, verbose=False
             )
