@@ -128,24 +128,34 @@ class Provider:
     kind: str
     label: str
     build: Callable[[ProviderConfig, httpx.Client], LLM]
-    needs_key: bool
-    needs_base_url: bool
+
+
+def _common(config: ProviderConfig, http_client: httpx.Client) -> dict:
+    # No retries inside the client: a failure reaches the user at once, with a Retry button, instead of
+    # a silent wait of up to a minute while the client backs off.
+    return {
+        "model": config.model,
+        "context_window": config.context_window,
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+        "timeout": config.timeout,
+        "max_retries": 0,
+        "http_client": http_client,
+    }
+
+
+def _openai_like(config: ProviderConfig, http_client: httpx.Client, api_key: str) -> LLM:
+    return OpenAILike(
+        api_base=config.base_url,
+        api_key=api_key,
+        is_chat_model=True,
+        is_function_calling_model=True,
+        **_common(config, http_client),
+    )
 
 
 def _build_local(config: ProviderConfig, http_client: httpx.Client) -> LLM:
-    return OpenAILike(
-        model=config.model,
-        api_base=config.base_url,
-        api_key="local-engine-needs-no-key",
-        is_chat_model=True,
-        is_function_calling_model=True,
-        context_window=config.context_window,
-        max_tokens=config.max_tokens,
-        temperature=config.temperature,
-        timeout=config.timeout,
-        max_retries=0,
-        http_client=http_client,
-    )
+    return _openai_like(config, http_client, api_key="local-engine-needs-no-key")
 
 
 def _build_groq(config: ProviderConfig, http_client: httpx.Client) -> LLM:
@@ -153,16 +163,7 @@ def _build_groq(config: ProviderConfig, http_client: httpx.Client) -> LLM:
         raise ProviderMisconfigured(
             "Groq needs an API key: set GROQ_API_KEY in the environment or .env, or type it in the sidebar."
         )
-    return Groq(
-        model=config.model,
-        api_key=config.api_key,
-        context_window=config.context_window,
-        max_tokens=config.max_tokens,
-        temperature=config.temperature,
-        timeout=config.timeout,
-        max_retries=0,
-        http_client=http_client,
-    )
+    return Groq(api_key=config.api_key, **_common(config, http_client))
 
 
 def _build_openai_compatible(config: ProviderConfig, http_client: httpx.Client) -> LLM:
@@ -175,25 +176,13 @@ def _build_openai_compatible(config: ProviderConfig, http_client: httpx.Client) 
         raise ProviderMisconfigured(
             "Type the model name the server should use in the sidebar, or set BNAGPT_OPENAI_MODEL."
         )
-    return OpenAILike(
-        model=config.model,
-        api_base=config.base_url,
-        api_key=config.api_key or "no-key",
-        is_chat_model=True,
-        is_function_calling_model=True,
-        context_window=config.context_window,
-        max_tokens=config.max_tokens,
-        temperature=config.temperature,
-        timeout=config.timeout,
-        max_retries=0,
-        http_client=http_client,
-    )
+    return _openai_like(config, http_client, api_key=config.api_key or "no-key")
 
 
 PROVIDERS: list[Provider] = [
-    Provider(LOCAL, "Local (bundled, offline)", _build_local, needs_key=False, needs_base_url=False),
-    Provider(GROQ, "Groq", _build_groq, needs_key=True, needs_base_url=False),
-    Provider(OPENAI, "OpenAI-compatible server", _build_openai_compatible, False, needs_base_url=True),
+    Provider(LOCAL, "Local (bundled, offline)", _build_local),
+    Provider(GROQ, "Groq", _build_groq),
+    Provider(OPENAI, "OpenAI-compatible server", _build_openai_compatible),
 ]
 
 

@@ -49,7 +49,7 @@ def new_chat() -> None:
 
 
 def _provider_controls() -> None:
-    # Options are the labels themselves: AppTest mishandles a selectbox's format_func.
+    # The labels are the options; session.provider_kind() maps the chosen one back to its kind.
     st.selectbox("Model provider", options=[p.label for p in PROVIDERS], key="provider_label")
     kind = session.provider_kind()
     settings = session.settings()
