@@ -1,16 +1,12 @@
 """LLM providers: the bundled local engine, Groq, and any OpenAI-compatible server.
 
 All three are OpenAI-class llama-index LLMs (what `OpenAIAgent` accepts). Each gets its own `httpx.Client`
-whose transport is ours: it lets a reply be stopped (the connection is closed, so the server stops
-generating too) and it mends the one request llama.cpp's server refuses (an assistant message whose
-`content` is null, which llama-index sends after a tool call).
+whose transport (`controller/transport.py`) lets a reply be stopped and smooths over llama.cpp's quirks.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import httpx
@@ -18,6 +14,7 @@ from llama_index.core.llms import LLM
 from llama_index.llms.groq import Groq
 from llama_index.llms.openai_like import OpenAILike
 
+from controller.transport import StoppableTransport
 from errors import ProviderMisconfigured
 
 LOCAL, GROQ, OPENAI = "local", "groq", "openai"
@@ -44,81 +41,6 @@ class ProviderConfig:
     def with_changes(self, **changes: object) -> ProviderConfig:
         """A copy with some fields changed."""
         return replace(self, **changes)
-
-
-class StoppableTransport(httpx.BaseTransport):
-    """An HTTP transport whose response streams end cleanly as soon as `stop()` is called."""
-
-    def __init__(self, mend_null_content: bool = False) -> None:
-        self._inner = httpx.HTTPTransport()
-        self._stop = threading.Event()
-        self._mend_null_content = mend_null_content
-
-    def stop(self) -> None:
-        """End the reply being streamed; its connection is closed."""
-        self._stop.set()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Send the request; hand back a response whose body can be cut short."""
-        self._stop.clear()
-        if self._mend_null_content and request.method == "POST":
-            request = _with_text_content(request)
-        response = self._inner.handle_request(request)
-        is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_StoppableStream(response.stream, self._stop, expect_done=is_sse),
-            extensions=response.extensions,
-        )
-
-    def close(self) -> None:
-        """Close the pooled connections."""
-        self._inner.close()
-
-
-class _StoppableStream(httpx.SyncByteStream):
-    """A response body that ends when told to, and that notices a server-sent stream cut short.
-
-    OpenAI-compatible servers end a streamed reply with `data: [DONE]`; a body that ends without it
-    was cut (a crashed server, a dropped connection), which the openai client would take as a normal end.
-    """
-
-    def __init__(self, inner: httpx.SyncByteStream, stop: threading.Event, expect_done: bool) -> None:
-        self._inner = inner
-        self._stop = stop
-        self._expect_done = expect_done
-
-    def __iter__(self) -> Iterator[bytes]:
-        tail = b""
-        for chunk in self._inner:
-            if self._stop.is_set():
-                return
-            tail = (tail + chunk)[-32:]
-            yield chunk
-        if self._expect_done and b"[DONE]" not in tail:
-            raise httpx.RemoteProtocolError("the reply stream ended before its end marker")
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-def _with_text_content(request: httpx.Request) -> httpx.Request:
-    """The same request with every `"content": null` message sent as `""`."""
-    try:
-        body = json.loads(request.content)
-    except (ValueError, httpx.RequestNotRead):
-        return request
-    messages = body.get("messages") if isinstance(body, dict) else None
-    if not isinstance(messages, list) or all(
-        not isinstance(m, dict) or m.get("content") is not None for m in messages
-    ):
-        return request
-    for message in messages:
-        if isinstance(message, dict) and message.get("content") is None:
-            message["content"] = ""
-    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-    return httpx.Request(request.method, request.url, headers=headers, json=body)
 
 
 @dataclass(frozen=True, slots=True)

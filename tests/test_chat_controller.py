@@ -247,3 +247,12 @@ def test_unknown_provider_is_refused(store):
     """A typo in BNAGPT_PROVIDER gives the list of valid names."""
     with pytest.raises(ProviderError, match="local, groq, openai"):
         list(ChatSession(store).send("hi", ProviderConfig(kind="gpt5", model="x")))
+
+
+def test_message_longer_than_the_context_is_explained(store, data_file, engine, local_config):
+    """A message that cannot fit the local model's window says so and how to fix it; it stays saved."""
+    huge = "Please summarise this. " + "The quick brown fox jumps over the lazy dog. " * 400
+    chat = ChatSession(store, engine)
+    with pytest.raises(ContextTooLong, match="Shorten the message"):
+        list(chat.send(huge, local_config))
+    assert stored_messages(data_file) == [("user", huge, "complete")]
