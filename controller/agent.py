@@ -26,6 +26,7 @@ SYSTEM_PROMPT = (
 )
 # Room kept free for the system prompt and the user's new message.
 _PROMPT_RESERVE = 256
+_MESSAGE_OVERHEAD = 4  # the chat template's tokens around each message
 _POLL_SECONDS = 0.01  # how late we notice the end of a reply, at most
 
 
@@ -39,6 +40,27 @@ def _quiet_stream_writer(args: threading.ExceptHookArgs) -> None:
 
 _default_excepthook = threading.excepthook
 threading.excepthook = _quiet_stream_writer
+
+
+def stable_window(token_counts: Sequence[int], budget: int) -> int:
+    """Where the history sent to the model starts, given each message's size in tokens.
+
+    When the history outgrows the budget we drop the oldest messages down to half of it, not just enough
+    to fit, and keep that start until the budget is exceeded again. The prompt then begins the same way
+    for many turns, so llama.cpp reuses its cache of it instead of reading the whole window again every
+    turn (about 5 s for 1,000 tokens with the bundled model on 2 cores, against 0.1 s when cached). The
+    start depends only on the messages before it, so turns that add messages never move it back.
+    """
+    start, size = 0, 0
+    for end, tokens in enumerate(token_counts):
+        size += tokens
+        if size > budget:
+            while start < end and size > budget // 2:  # the newest message stays if it fits alone
+                size -= token_counts[start]
+                start += 1
+            if size > budget:
+                size, start = 0, end + 1
+    return start
 
 
 def memory_token_limit(context_window: int, max_reply_tokens: int) -> int:
@@ -62,12 +84,12 @@ class Agent:
                 tools=[], llm=llm, memory=self._memory, system_prompt=SYSTEM_PROMPT, verbose=False
             )
 
-    def load(self, history: Sequence[Message]) -> None:
-        """Make the memory hold exactly these messages."""
-        self._memory.set([m.to_chat_message() for m in history])
-
-    def stream(self, text: str) -> Iterator[str]:
-        """Send the user's text; yield the reply in chunks; raise what the provider raised."""
+    def stream(self, history: Sequence[Message], text: str) -> Iterator[str]:
+        """Answer `text` after `history`; yield the reply in chunks; raise what the provider raised."""
+        count = self._memory.tokenizer_fn
+        sizes = [len(count(m.content)) + _MESSAGE_OVERHEAD for m in history]
+        start = stable_window(sizes, self._memory.token_limit)
+        self._memory.set([m.to_chat_message() for m in history[start:]])
         response = self._agent.stream_chat(text)
         queue = response.queue
         while True:

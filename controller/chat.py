@@ -170,8 +170,7 @@ class Reply:
             conversation = self._session.store.get(self._conversation_id)
             history, text = _turn(conversation.messages)
             agent, self._connection, self.notice = self._session._agent_for(self._config)
-            agent.load(history)
-            for chunk in agent.stream(text):
+            for chunk in agent.stream(history, text):
                 started = True
                 self._parts.append(chunk)
                 yield chunk

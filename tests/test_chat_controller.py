@@ -256,3 +256,20 @@ def test_message_longer_than_the_context_is_explained(store, data_file, engine, 
     with pytest.raises(ContextTooLong, match="Shorten the message"):
         list(chat.send(huge, local_config))
     assert stored_messages(data_file) == [("user", huge, "complete")]
+
+
+def test_long_history_is_trimmed_to_fit_the_local_context(store, data_file, engine, local_config):
+    """A conversation far longer than the model's window still gets answered: the oldest turns drop out."""
+    sentence = "We talked about rivers, mountains, bread and the history of many small towns. "
+    history = []
+    for turn in range(40):
+        history += [
+            Message(MessageRole.USER, f"Turn {turn}: " + sentence * 3),
+            Message(MessageRole.ASSISTANT, sentence * 3),
+        ]
+    long_chat = store.create("Long", history)
+    chat = ChatSession(store, engine)
+    chat.open(long_chat.id)
+    assert "".join(chat.send("Say OK.", local_config)).strip()
+    assert stored_messages(data_file)[-1][2] == "complete"
+    assert len(stored_messages(data_file)) == 82

@@ -1,0 +1,31 @@
+"""How much history the agent sends: all of it while it fits, then a window whose start rarely moves."""
+
+import pytest
+
+from controller.agent import stable_window
+
+
+@pytest.mark.parametrize(
+    ("sizes", "budget", "start"),
+    [
+        ([], 100, 0),
+        ([10, 10, 10], 100, 0),
+        ([60, 60], 100, 1),  # over budget: drop to half of it
+        ([30, 30, 30, 30], 100, 3),
+        ([10, 10, 10, 90], 100, 3),  # the newest message fits alone: it stays
+        ([200], 100, 1),  # a single message larger than the budget is dropped
+    ],
+)
+def test_window_start(sizes, budget, start):
+    """The start drops old messages only when the budget is exceeded, down to half of it."""
+    assert stable_window(sizes, budget) == start
+
+
+def test_start_stays_put_while_the_chat_grows():
+    """Adding turns keeps the same start until the budget is exceeded again, then jumps forward."""
+    sizes = [40] * 3  # 120 > 100: trimmed to <= 50, start 2
+    starts = []
+    for _ in range(9):
+        starts.append(stable_window(sizes, 100))
+        sizes.append(20)
+    assert starts == [2, 2, 2, 2, 5, 5, 5, 5, 9]
