@@ -2,8 +2,9 @@
 
 OpenAIAgent only talks to OpenAI-class LLMs, so rather than loading the model in-process we start
 `python -m llama_cpp.server` on a free loopback port and talk to it over HTTP like any other provider. One
-engine serves the whole app process; it starts on first use, is health-checked before each reply, is restarted
-(with a notice) if it died, and stops with the app, even when the app is killed.
+engine serves the whole app process. It starts on first use and counts as ready once it answers HTTP;
+before each reply its process is checked and, if it died, restarted with a notice; Settings shows its
+health; it stops with the app, even when the app is killed.
 """
 
 from __future__ import annotations
@@ -107,7 +108,9 @@ class LocalEngine:
     def ensure_running(self) -> str | None:
         """Start the engine if needed; return a notice for the user if it had died and was restarted."""
         with self._lock:
-            if self._process is not None and self._process.poll() is None and self._healthy():
+            # A live process is left alone even if it answers slowly: it may be busy replying to
+            # another tab, and restarting it would cut that reply off. Settings can restart it by hand.
+            if self._process is not None and self._process.poll() is None:
                 return None
             notice = None
             if self._process is not None:
