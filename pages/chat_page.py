@@ -26,6 +26,8 @@ except BnaGPTError as error:  # the data file cannot be used at all (written by 
     st.stop()
 
 prompt = st.chat_input("Message bnaGPT")
+if prompt is not None and not prompt.strip():
+    prompt = None  # nothing to send
 session.show_flashes()
 chat_view.show_conversation(conversation, welcome=not prompt)
 

@@ -58,6 +58,15 @@ def test_send_streams_autosaves_and_lists(data_file):
     assert at.query_params["c"]
 
 
+def test_blank_message_is_not_sent(data_file):
+    """Spaces alone send nothing and save nothing."""
+    at = new_app()
+    at.chat_input[0].set_value("   \n  ").run()
+    assert not at.exception
+    assert chat_texts(at) == []
+    assert not data_file.exists()
+
+
 def test_second_message_continues_the_same_conversation(data_file):
     """Follow-ups go to the open conversation, not a new one."""
     at = new_app()
