@@ -190,3 +190,17 @@ def test_settings_tests_the_local_engine(data_file):
     assert not at.exception
     assert any("Connected to" in s.value for s in at.success)
     assert any(str(data_file) in md.value for md in at.markdown)
+
+
+def test_settings_shows_where_the_key_comes_from_never_the_key(monkeypatch):
+    """With GROQ_API_KEY set, Groq is the default and Settings says the key is set, without showing it."""
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-very-secret-123")
+    monkeypatch.delenv("BNAGPT_PROVIDER")
+    at = new_app()
+    assert at.sidebar.selectbox(key="provider_label").value == "Groq"
+    assert not [t for t in at.sidebar.text_input if t.key == "groq_key"]  # no need to type it
+    at.switch_page("pages/settings_page.py").run()
+    assert not at.exception
+    page_text = " ".join(md.value for md in at.markdown)
+    assert "from the environment or" in page_text
+    assert "gsk-very-secret-123" not in repr(at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from controller.diagnostics import test_connection
-from controller.providers import LOCAL
+from controller.providers import GROQ, LOCAL, OPENAI
 from errors import BnaGPTError
 from utils.markdown import escape
 from view import session
@@ -16,12 +16,15 @@ def provider_section() -> None:
     st.header("Settings")
     st.subheader("Model provider")
     config = session.provider_config()
-    st.markdown(
-        f"**{escape(config.label)}**, model `{config.model or 'not set'}` — change it in the sidebar."
-    )
+    rows = {"Provider": config.label, "Model": config.model or "not set"}
+    if config.kind == OPENAI:
+        rows["Base URL"] = config.base_url or "not set"
+    if config.kind != LOCAL:
+        rows["API key"] = _key_source(config.kind)
+    st.markdown("\n".join(f"- **{name}:** {escape(value)}" for name, value in rows.items()))
     st.caption(
-        "Keys typed in the sidebar stay in this browser tab. To keep them, put GROQ_API_KEY or "
-        "OPENAI_API_KEY in the .env file next to app.py."
+        "Change these in the sidebar. Keys typed there stay in this browser tab; to keep them, put "
+        "GROQ_API_KEY or OPENAI_API_KEY in the .env file next to app.py."
     )
     if st.button("Test connection", icon=":material/network_check:", key="test_connection"):
         with st.spinner("Connecting…"):
@@ -36,6 +39,15 @@ def provider_section() -> None:
         )
         if report.models:
             st.dataframe({"model": report.models}, hide_index=True, use_container_width=True)
+
+
+def _key_source(kind: str) -> str:
+    typed = st.session_state["groq_key" if kind == GROQ else "openai_key"].strip()
+    settings = session.settings()
+    configured = settings.groq_api_key if kind == GROQ else settings.openai_api_key
+    if typed:
+        return "typed in this tab (not saved)"
+    return "from the environment or .env" if configured else "not set"
 
 
 def engine_section() -> None:
