@@ -118,14 +118,19 @@ class JsonConversationStore(ConversationStore):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock:
                 yield
         except Timeout:
             raise StoreError(
                 f"Another bnaGPT process has held {self._path.name} locked for over "
                 f"{self._lock.timeout:.0f} s. Try again; if it persists, restart the app."
+            ) from None
+        except OSError as error:
+            raise StoreError(
+                f"Could not save to {self._path}: {error.strerror or error}. Check that the folder "
+                "exists and is writable, or point BNAGPT_DATA_DIR at one that is."
             ) from None
 
     @contextmanager
@@ -155,7 +160,10 @@ class JsonConversationStore(ConversationStore):
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise StoreError(f"Could not read {self._path}: {error.strerror}.") from None
+            raise StoreError(
+                f"Could not read {self._path}: {error.strerror}. Check the file and its folder, or "
+                "point BNAGPT_DATA_DIR at another folder."
+            ) from None
 
     def _set_aside(self, reason: str) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")

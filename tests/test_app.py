@@ -204,3 +204,16 @@ def test_settings_shows_where_the_key_comes_from_never_the_key(monkeypatch):
     page_text = " ".join(md.value for md in at.markdown)
     assert "from the environment or" in page_text
     assert "gsk-very-secret-123" not in repr(at)
+
+
+def test_unsavable_message_is_shown_back_to_copy(tmp_path, monkeypatch):
+    """If the data folder cannot be written, the user is told why and gets their text back."""
+    blocker = tmp_path / "blocked"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("BNAGPT_DATA_DIR", str(blocker))
+    at = new_app()
+    assert not at.exception
+    at.chat_input[0].set_value("my carefully typed question").run()
+    assert not at.exception
+    assert any("BNAGPT" in e.value for e in at.error)
+    assert [c.value for c in at.code] == ["my carefully typed question"]

@@ -12,7 +12,7 @@ import time
 import pytest
 from llama_index.core.base.llms.types import MessageRole
 
-from errors import ConversationNotFound, InvalidName, NameTaken, UnsupportedDataFile
+from errors import ConversationNotFound, InvalidName, NameTaken, StoreError, UnsupportedDataFile
 from model.conversation import MAX_NAME_LENGTH
 from model.json_store import JsonConversationStore
 from model.message import Message, MessageStatus
@@ -232,3 +232,15 @@ def test_writer_killed_mid_save_leaves_a_parseable_file(store, data_file):
     assert store.get(conversation.id).messages[-1].content == "after the crashes"
     assert not list(data_file.parent.glob(".conversations.json.*.tmp"))
     assert not list(data_file.parent.glob("conversations.json.corrupt-*"))
+
+
+def test_unwritable_data_folder_is_explained(tmp_path):
+    """A data folder that cannot be created gives a StoreError saying what to fix."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the folder should be")
+    store = JsonConversationStore(blocker / "conversations.json")
+    with pytest.raises(StoreError, match="BNAGPT_DATA_DIR"):
+        store.list()
+    with pytest.raises(StoreError, match="BNAGPT_DATA_DIR"):
+        store.create("x")
+    assert blocker.read_text() == "a file where the folder should be"
