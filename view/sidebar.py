@@ -108,8 +108,8 @@ def _conversations() -> None:
         return
     if not summaries:
         st.caption("No saved conversations yet: send a message to start one.")
+    editing = st.session_state.get("sidebar_action")
     for summary in summaries:
-        editing = st.session_state.get("sidebar_action")
         if editing == ("rename", summary.id):
             _rename_form(summary)
         elif editing == ("delete", summary.id):
