@@ -9,11 +9,9 @@ import httpx
 import openai
 
 from controller.provider_errors import translate
-from controller.providers import GROQ, LOCAL, ProviderConfig
+from controller.providers import LOCAL, ProviderConfig, connect
 from errors import ModelNotFound, ProviderMisconfigured
 from utils.local_server import LocalEngine
-
-GROQ_BASE_URL = "https://api.groq.com/openai/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,19 +23,15 @@ class ConnectionReport:
     milliseconds: float
 
 
-def test_connection(config: ProviderConfig, engine: LocalEngine | None = None) -> ConnectionReport:
+def check_connection(config: ProviderConfig, engine: LocalEngine | None = None) -> ConnectionReport:
     """List the provider's models; raise a domain error saying what is wrong."""
     if config.kind == LOCAL:
         if engine is None:
             raise ProviderMisconfigured("No local model file was found; set BNAGPT_LOCAL_MODEL.")
         engine.ensure_running()
         config = config.with_changes(base_url=engine.base_url)
-    elif config.kind == GROQ:
-        if not config.api_key:
-            raise ProviderMisconfigured("Groq needs an API key: type it in the sidebar or set GROQ_API_KEY.")
-        config = config.with_changes(base_url=GROQ_BASE_URL)
-    elif not config.base_url:
-        raise ProviderMisconfigured("Type the server's base URL in the sidebar first.")
+    # Building the LLM checks the settings the same way a chat would, and knows Groq's address.
+    config = config.with_changes(base_url=connect(config).llm.api_base)
     started = time.perf_counter()
     with httpx.Client(timeout=min(config.timeout, 15.0)) as http:
         client = openai.OpenAI(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from controller.diagnostics import test_connection
+from controller.diagnostics import check_connection
 from controller.providers import GROQ, LOCAL, OPENAI
 from errors import BnaGPTError
 from utils.markdown import escape
@@ -29,7 +29,7 @@ def provider_section() -> None:
     if st.button("Test connection", icon=":material/network_check:", key="test_connection"):
         with st.spinner("Connecting…"):
             try:
-                report = test_connection(config, session.engine())
+                report = check_connection(config, session.engine())
             except BnaGPTError as error:
                 session.show_error(error)
                 return
