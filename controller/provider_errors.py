@@ -46,8 +46,9 @@ def translate(error: BaseException, config: ProviderConfig, streaming: bool = Fa
                 "The local engine is not answering. It will be restarted on your next try; if "
                 "it keeps failing, open Settings to see its status and log."
             )
+        at = f" at {config.base_url}" if config.base_url else ""
         return ProviderUnavailable(
-            f"Could not connect to {where}. Check that the server is running and the base URL "
+            f"Could not connect to {where}{at}. Check that the server is running and the base URL "
             "is right (Settings has a connection test), then retry."
         )
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
