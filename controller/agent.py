@@ -33,8 +33,11 @@ _POLL_SECONDS = 0.01  # how late we notice the end of a reply, at most
 def _quiet_stream_writer(args: threading.ExceptHookArgs) -> None:
     """Drop the traceback of llama-index's stream-writer thread: `stream` re-raises the same error to
     the caller, which shows it to the user, so printing it again only puts noise in the server log."""
-    if args.thread is not None and "(write_response_to_history)" in args.thread.name:
-        return
+    frame = args.exc_traceback
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name == "write_response_to_history":
+            return
+        frame = frame.tb_next
     _default_excepthook(args)
 
 
