@@ -9,9 +9,7 @@ class BnaGPTError(Exception):
 
 
 class ProviderError(BnaGPTError):
-    """An LLM provider failed; subclasses say how, `retryable` says whether trying again may help."""
-
-    retryable = True
+    """An LLM provider failed; subclasses say how."""
 
 
 class ProviderUnavailable(ProviderError):
@@ -25,13 +23,9 @@ class ProviderTimeout(ProviderError):
 class AuthenticationFailed(ProviderError):
     """The server refused the API key."""
 
-    retryable = False
-
 
 class ModelNotFound(ProviderError):
     """The server does not know the configured model."""
-
-    retryable = False
 
 
 class RateLimited(ProviderError):
@@ -52,8 +46,6 @@ class StreamInterrupted(ProviderError):
 
 class ProviderMisconfigured(ProviderError):
     """A provider is missing a setting (key, base URL, model)."""
-
-    retryable = False
 
 
 class EngineFailed(ProviderError):

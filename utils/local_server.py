@@ -115,7 +115,7 @@ class LocalEngine:
             notice = None
             if self._process is not None:
                 code = self._process.poll()
-                self.stop_locked()
+                self._stop_locked()
                 self.restarts += 1
                 notice = (
                     f"The local engine had stopped (exit code {code}); it was restarted. "
@@ -140,9 +140,9 @@ class LocalEngine:
     def stop(self) -> None:
         """Stop the child process, if any."""
         with self._lock:
-            self.stop_locked()
+            self._stop_locked()
 
-    def stop_locked(self) -> None:
+    def _stop_locked(self) -> None:
         """Stop the child; the caller holds the lock."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
@@ -204,7 +204,7 @@ class LocalEngine:
             if self._healthy():
                 return
             time.sleep(0.1)
-        self.stop_locked()
+        self._stop_locked()
         raise EngineFailed(
             f"The local engine did not become ready within {self.startup_timeout:.0f} s. "
             f"Its log is at {self.log_path}."
