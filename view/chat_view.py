@@ -19,6 +19,7 @@ from errors import BnaGPTError
 from model.conversation import Conversation
 from model.message import Message, MessageStatus
 from utils.markdown import escape, for_display
+from view import session
 
 FRAME_SECONDS = 0.1
 CURSOR = " ▍"
@@ -93,13 +94,13 @@ def stream_reply(reply: Reply) -> None:
                     text += frame
                     body.markdown(for_display(text) + CURSOR)
             body.markdown(for_display(text))
-        except BnaGPTError as error:
-            set_reply_error(error)
+        except BnaGPTError:
+            pass  # kept in reply.error, shown below the bubble
         finally:
             reply.close()
             stop_slot.empty()
     if reply.notice:
-        st.session_state["flash"].append(("info", reply.notice))
+        session.flash("info", reply.notice)
     if reply.error is not None:
         set_reply_error(reply.error)
 
