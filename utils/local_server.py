@@ -138,9 +138,12 @@ class LocalEngine:
         )
 
     def stop(self) -> None:
-        """Stop the child process, if any."""
+        """Stop the child process, if any, and remove its log (a crashed engine's log is kept)."""
         with self._lock:
             self._stop_locked()
+            if self.log_path is not None:
+                self.log_path.unlink(missing_ok=True)
+                self.log_path = None
 
     def _stop_locked(self) -> None:
         """Stop the child; the caller holds the lock."""
