@@ -1,17 +1,20 @@
 """Time to first token on the local engine in a chat longer than its context window.
 
-Run: .venv/bin/python -m bench.long_chat
+Run: .venv/bin/python -m bench.long_chat [--trim-as-needed]
 Opens a saved 80-message chat (about 4,000 tokens, twice the window) and asks four questions in a row,
 printing each one's time to first token. The first pays for reading the window; the next ones should
 reuse llama.cpp's cache of it, which needs the history window to start at the same message each turn.
+`--trim-as-needed` leaves the trimming to ChatMemoryBuffer (drop just enough each turn), for comparison.
 """
 
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from llama_index.core.base.llms.types import MessageRole
 
+from controller import agent
 from controller.chat import ChatSession
 from controller.providers import LOCAL, ProviderConfig
 from model.json_store import JsonConversationStore
@@ -23,6 +26,8 @@ SENTENCE = "We talked about rivers, mountains, bread and the history of many sma
 
 
 def main() -> None:
+    if "--trim-as-needed" in sys.argv:
+        agent.stable_window = lambda sizes, budget: 0
     engine = LocalEngine(bundled_model_path(), context_size=2048, chat_format=CHAT_FORMAT)
     engine.ensure_running()
     try:

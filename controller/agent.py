@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from queue import Empty
 
 from llama_index.agent.openai import OpenAIAgent
@@ -26,7 +26,7 @@ SYSTEM_PROMPT = (
 )
 # Room kept free for the system prompt and the user's new message.
 _PROMPT_RESERVE = 256
-_MESSAGE_OVERHEAD = 4  # the chat template's tokens around each message
+_MESSAGE_OVERHEAD = 6  # the chat template's tokens around each message (measured: 5-6 for ChatML)
 _POLL_SECONDS = 0.01  # how late we notice the end of a reply, at most
 
 
@@ -74,9 +74,15 @@ def memory_token_limit(context_window: int, max_reply_tokens: int) -> int:
 class Agent:
     """A chat agent with memory, for one browser session."""
 
-    def __init__(self, llm: LLM, context_window: int, max_reply_tokens: int) -> None:
+    def __init__(
+        self, llm: LLM, context_window: int, max_reply_tokens: int, count_tokens: Callable[[str], int]
+    ) -> None:
+        self._count = count_tokens
+        self._room = context_window - max_reply_tokens  # what the whole prompt may take
         self._memory = ChatMemoryBuffer.from_defaults(
-            llm=llm, token_limit=memory_token_limit(context_window, max_reply_tokens)
+            llm=llm,
+            token_limit=memory_token_limit(context_window, max_reply_tokens),
+            tokenizer_fn=lambda text: range(count_tokens(text)),  # only its length is used
         )
         with warnings.catch_warnings():
             # OpenAIAgent is deprecated upstream in favour of FunctionAgent; this file is where we move.
@@ -89,9 +95,12 @@ class Agent:
 
     def stream(self, history: Sequence[Message], text: str) -> Iterator[str]:
         """Answer `text` after `history`; yield the reply in chunks; raise what the provider raised."""
-        count = self._memory.tokenizer_fn
-        sizes = [len(count(m.content)) + _MESSAGE_OVERHEAD for m in history]
+        sizes = [self._count(m.content) + _MESSAGE_OVERHEAD for m in history]
         start = stable_window(sizes, self._memory.token_limit)
+        # A new message longer than the room kept for it pushes out more history, this turn only.
+        fixed = self._count(SYSTEM_PROMPT) + self._count(text) + 2 * _MESSAGE_OVERHEAD
+        while start < len(sizes) and sum(sizes[start:]) + fixed > self._room:
+            start += 1
         self._memory.set([m.to_chat_message() for m in history[start:]])
         response = self._agent.stream_chat(text)
         queue = response.queue

@@ -111,7 +111,12 @@ class ChatSession:
             config = config.with_changes(base_url=self.engine.base_url)
         if self._connection is None or self._connection.config != config:
             self._connection = connect(config)
-            self._agent = Agent(self._connection.llm, config.context_window, config.max_tokens)
+            self._agent = Agent(
+                self._connection.llm,
+                config.context_window,
+                config.max_tokens,
+                self._connection.count_tokens,
+            )
         assert self._agent is not None
         return self._agent, self._connection, notice
 

@@ -6,11 +6,14 @@ whose transport (`controller/transport.py`) lets a reply be stopped and smooths 
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import httpx
 from llama_index.core.llms import LLM
+from llama_index.core.utils import get_tokenizer
 from llama_index.llms.groq import Groq
 from llama_index.llms.openai_like import OpenAILike
 
@@ -127,6 +130,7 @@ class Connection:
     config: ProviderConfig
     llm: LLM
     transport: StoppableTransport
+    count_tokens: Callable[[str], int]
 
     def stop(self) -> None:
         """End the current reply."""
@@ -138,4 +142,28 @@ def connect(config: ProviderConfig) -> Connection:
     transport = StoppableTransport(mend_null_content=config.kind == LOCAL)
     http_client = httpx.Client(transport=transport, timeout=config.timeout)
     llm = provider(config.kind).build(config, http_client)
-    return Connection(config=config, llm=llm, transport=transport)
+    if config.kind == LOCAL:
+        count = _engine_token_counter(http_client, config.base_url)
+    else:
+        count = _estimated_token_counter()
+    return Connection(config=config, llm=llm, transport=transport, count_tokens=count)
+
+
+def _engine_token_counter(http_client: httpx.Client, base_url: str) -> Callable[[str], int]:
+    """Count tokens with the engine's own tokenizer: tiktoken's counts run 12 % (English) to 28 %
+    (Portuguese) below SmolLM2's, enough to overflow a 2,048-token window."""
+    url = base_url.removesuffix("/v1") + "/extras/tokenize/count"
+
+    @functools.lru_cache(maxsize=1024)
+    def count(text: str) -> int:
+        response = http_client.post(url, json={"input": text})
+        response.raise_for_status()
+        return int(response.json()["count"])
+
+    return count
+
+
+def _estimated_token_counter() -> Callable[[str], int]:
+    """Remote servers offer no tokenizer: tiktoken's count with a margin for other vocabularies."""
+    tokenize = get_tokenizer()
+    return lambda text: math.ceil(len(tokenize(text)) * 1.15)
