@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from llama_index.core.base.llms.types import MessageRole
 from streamlit.testing.v1 import AppTest
@@ -217,3 +219,30 @@ def test_unsavable_message_is_shown_back_to_copy(tmp_path, monkeypatch):
     assert not at.exception
     assert any("BNAGPT" in e.value for e in at.error)
     assert [c.value for c in at.code] == ["my carefully typed question"]
+
+
+def test_article_era_file_opens_and_continues(data_file):
+    """Chats saved by the article's code show up, open, and continue; the original file is kept."""
+    original = json.dumps(
+        {
+            "Receitas": [
+                {"role": "user", "content": "Como fazer pão?"},
+                {"role": "assistant", "content": "Com farinha."},
+            ]
+        }
+    )
+    data_file.write_text(original, encoding="utf-8")
+    at = new_app()
+    assert sidebar_names(at) == ["Receitas"]
+    conversation_id = next(b.key for b in at.sidebar.button if b.key and b.key.startswith("open_"))[5:]
+    at.sidebar.button(key=f"open_{conversation_id}").click().run()
+    assert chat_texts(at) == [("user", "Como fazer pão?"), ("assistant", "Com farinha.")]
+    at.chat_input[0].set_value("E o fermento?").run()
+    assert not at.exception
+    assert data_file.with_name("conversations.json.article-backup").read_text(encoding="utf-8") == original
+    assert [m[1] for m in stored_messages(data_file)][:3] == [
+        "Como fazer pão?",
+        "Com farinha.",
+        "E o fermento?",
+    ]
+    assert saved_names(data_file) == ["Receitas"]
