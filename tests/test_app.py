@@ -246,3 +246,18 @@ def test_article_era_file_opens_and_continues(data_file):
         "E o fermento?",
     ]
     assert saved_names(data_file) == ["Receitas"]
+
+
+def test_two_tabs_on_one_chat_lose_nothing(data_file):
+    """Two tabs writing to the same conversation both keep their messages, and each sees the other's."""
+    first = new_app()
+    first.chat_input[0].set_value("From tab one").run()
+    conversation_id = first.query_params["c"]
+    conversation_id = conversation_id[0] if isinstance(conversation_id, list) else conversation_id
+    second = new_app(c=conversation_id)
+    second.chat_input[0].set_value("From tab two").run()
+    first.run()
+    assert not first.exception and not second.exception
+    users = [m[1] for m in stored_messages(data_file) if m[0] == "user"]
+    assert users == ["From tab one", "From tab two"]
+    assert [text for role, text in chat_texts(first) if role == "user"] == users
