@@ -261,7 +261,7 @@ def test_message_longer_than_the_context_is_explained(store, data_file, engine, 
 def test_long_chat_keeps_being_answered(store, data_file, engine, local_config):
     """A Portuguese chat far longer than the window keeps getting answers, turn after turn.
 
-    Portuguese takes about 28 % more SmolLM2 tokens than tiktoken counts, so a budget kept in tiktoken's
+    Portuguese takes about 25 % more SmolLM2 tokens than tiktoken counts, so a budget kept in tiktoken's
     tokens would overflow the 2,048-token window here.
     """
     sentence = "Conversamos sobre rios, montanhas, pão de queijo e a história de cidades pequenas. "
