@@ -26,7 +26,7 @@ SYSTEM_PROMPT = (
 )
 # Room kept free for the system prompt and the user's new message.
 _PROMPT_RESERVE = 256
-_MESSAGE_OVERHEAD = 6  # the chat template's tokens around each message (measured: 5-6 for ChatML)
+_MESSAGE_OVERHEAD = 6  # the chat template around each message: <|im_start|>role\n … <|im_end|>\n
 _POLL_SECONDS = 0.01  # how late we notice the end of a reply, at most
 
 
