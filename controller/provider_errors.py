@@ -38,8 +38,8 @@ def translate(error: BaseException, config: ProviderConfig, streaming: bool = Fa
     if isinstance(error, openai.APIConnectionError | httpx.TransportError):
         if streaming:
             return StreamInterrupted(
-                f"The connection to {where} broke off in the middle of the reply. What arrived "
-                "is kept; press Retry for a full answer."
+                f"{where} stopped in the middle of the reply: the connection broke off. What "
+                "arrived is kept; press Retry for a full answer."
             )
         if config.kind == LOCAL:
             return ProviderUnavailable(

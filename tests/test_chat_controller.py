@@ -17,6 +17,7 @@ from controller.chat import ChatSession
 from controller.providers import OPENAI, ProviderConfig, connect
 from errors import (
     AuthenticationFailed,
+    BnaGPTError,
     ContextTooLong,
     EngineFailed,
     ModelNotFound,
@@ -26,6 +27,7 @@ from errors import (
     RateLimited,
     StreamInterrupted,
 )
+from model.json_store import JsonConversationStore
 from model.message import Message, MessageStatus
 from settings import CHAT_FORMAT
 from tests.conftest import Scripted, stored_messages, wait_until
@@ -279,3 +281,31 @@ def test_long_chat_keeps_being_answered(store, data_file, engine, local_config):
     saved = stored_messages(data_file)
     assert len(saved) == 88
     assert [status for _, _, status in saved[-8:]] == ["complete"] * 8
+
+
+def test_two_tabs_replying_at_once_both_get_their_whole_reply(data_file, engine, local_config):
+    """A second tab's message waits its turn instead of cutting the first tab's reply short."""
+    prompt_a, prompt_b = "Describe a forest in detail.", "Describe the sea in detail."
+    alone = "".join(ChatSession(JsonConversationStore(data_file), engine).send(prompt_a, local_config))
+    first_chunk = threading.Event()
+    replies: dict[str, str] = {}
+
+    def tab(name: str, prompt: str) -> None:
+        parts = []
+        try:
+            for chunk in ChatSession(JsonConversationStore(data_file), engine).send(prompt, local_config):
+                parts.append(chunk)
+                first_chunk.set()
+        except BnaGPTError as error:
+            parts.append(f"[{type(error).__name__}: {error}]")
+        replies[name] = "".join(parts)
+
+    a = threading.Thread(target=tab, args=("a", prompt_a))
+    a.start()
+    assert first_chunk.wait(30)
+    b = threading.Thread(target=tab, args=("b", prompt_b))
+    b.start()
+    a.join(60)
+    b.join(60)
+    assert replies["a"] == alone
+    assert replies["b"].strip()

@@ -181,6 +181,8 @@ class LocalEngine:
             "--port", str(self.port),
             "--n_ctx", str(self.context_size),
             "--verbose", "False",
+            # By default a new request cuts off the reply being streamed; two tabs must take turns.
+            "--interrupt_requests", "False",
         ]  # fmt: skip
         if self.chat_format:
             command += ["--chat_format", self.chat_format]
