@@ -110,6 +110,8 @@ class ChatSession:
             notice = self.engine.ensure_running()
             config = config.with_changes(base_url=self.engine.base_url)
         if self._connection is None or self._connection.config != config:
+            if self._connection is not None:
+                self._connection.close()  # another provider or engine port: free its connections
             self._connection = connect(config)
             self._agent = Agent(
                 self._connection.llm,

@@ -136,6 +136,10 @@ class Connection:
         """End the current reply."""
         self.transport.stop()
 
+    def close(self) -> None:
+        """Close its HTTP connections."""
+        self.transport.close()
+
 
 def connect(config: ProviderConfig) -> Connection:
     """Build the LLM for a provider configuration."""
