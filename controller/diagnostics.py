@@ -31,7 +31,9 @@ def check_connection(config: ProviderConfig, engine: LocalEngine | None = None) 
         engine.ensure_running()
         config = config.with_changes(base_url=engine.base_url)
     # Building the LLM checks the settings the same way a chat would, and knows Groq's address.
-    config = config.with_changes(base_url=connect(config).llm.api_base)
+    connection = connect(config)
+    connection.close()
+    config = config.with_changes(base_url=connection.llm.api_base)
     started = time.perf_counter()
     with httpx.Client(timeout=min(config.timeout, 15.0)) as http:
         client = openai.OpenAI(

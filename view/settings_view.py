@@ -29,7 +29,7 @@ def provider_section() -> None:
     if st.button("Test connection", icon=":material/network_check:", key="test_connection"):
         with st.spinner("Connecting…"):
             try:
-                report = check_connection(config, session.engine())
+                report = check_connection(config, session.chat().engine)
             except BnaGPTError as error:
                 session.show_error(error)
                 return
@@ -53,12 +53,16 @@ def _key_source(kind: str) -> str:
 def engine_section() -> None:
     """The bundled local engine: model, port, context, health."""
     st.subheader("Local engine")
-    engine = session.engine()
+    # Looking at Settings must not start an engine nobody chose; one already running is shown.
+    engine = session.engine() if session.provider_kind() == LOCAL else session.chat().engine
     if engine is None:
-        st.warning(
-            "No local model was found. Install the bundled one with `make run`, or set "
-            "BNAGPT_LOCAL_MODEL to a GGUF file."
-        )
+        if session.local_model_path(session.settings()) is None:
+            st.warning(
+                "No local model was found. Install the bundled one with `make run`, or set "
+                "BNAGPT_LOCAL_MODEL to a GGUF file."
+            )
+        else:
+            st.caption("Not started: it starts when you choose the local provider in the sidebar.")
         return
     status = engine.status()
     health = "healthy" if status.healthy else ("starting or not answering" if status.running else "stopped")
@@ -72,7 +76,7 @@ def engine_section() -> None:
     }
     st.markdown("\n".join(f"- **{name}:** `{value}`" for name, value in rows.items()))
     if session.provider_kind() != LOCAL:
-        st.caption("The local engine is not the provider in use; it starts when you choose it.")
+        st.caption("The local engine is not the provider in use.")
     label = "Restart engine" if status.running else "Start engine"
     if st.button(label, icon=":material/restart_alt:", key="restart_engine"):
         with st.spinner("Starting the local engine…"):

@@ -56,24 +56,23 @@ def _provider_controls() -> None:
     if kind == GROQ:
         st.text_input("Groq model", key="groq_model")
         if not settings.groq_api_key:
-            st.text_input(
-                "Groq API key",
-                type="password",
-                key="groq_key",
-                help="Kept in this browser tab only; never saved. Or set GROQ_API_KEY in .env.",
-            )
+            _key_field("Groq API key", "groq_key", "GROQ_API_KEY")
     elif kind == OPENAI:
         st.text_input("Base URL", key="openai_base_url", placeholder="http://127.0.0.1:11434/v1")
         st.text_input("Model", key="openai_model", placeholder="llama3.2")
         if not settings.openai_api_key:
-            st.text_input(
-                "API key (if the server needs one)",
-                type="password",
-                key="openai_key",
-                help="Kept in this browser tab only; never saved.",
-            )
+            _key_field("API key (if the server needs one)", "openai_key", "OPENAI_API_KEY")
     elif kind == LOCAL:
         st.caption("Runs on this machine: no key, no network.")
+
+
+def _key_field(label: str, key: str, variable: str) -> None:
+    st.text_input(
+        label,
+        type="password",
+        key=key,
+        help=f"Kept in this browser tab only; never saved. To keep it, set {variable} in .env.",
+    )
 
 
 def _save_as() -> None:
