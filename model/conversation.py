@@ -37,7 +37,7 @@ class Conversation:
 
     def summary(self) -> ConversationSummary:
         """What the sidebar needs to list it."""
-        return ConversationSummary(self.id, self.name, self.updated_at, len(self.messages))
+        return ConversationSummary(self.id, self.name, self.updated_at, len(self.messages), self.created_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,7 @@ class ConversationSummary:
     name: str
     updated_at: datetime
     message_count: int
+    created_at: datetime
 
 
 def clean_name(name: str) -> str:

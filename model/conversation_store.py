@@ -50,3 +50,7 @@ class ConversationStore(ABC):
     @abstractmethod
     def location(self) -> Path:
         """Where the data lives, to show the user."""
+
+    @abstractmethod
+    def set_aside_files(self) -> list[Path]:
+        """Files that could not be read and were moved aside, untouched, for the user to recover."""

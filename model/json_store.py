@@ -1,18 +1,31 @@
-"""The JSON-file backend: one human-readable `conversations.json`, safe across threads, processes and crashes.
+"""The JSON-file backend: plain, human-readable files, safe across threads, processes and crashes.
 
-- Every read-modify-write holds a cross-process `filelock` on `<file>.lock` and ends with an atomic replace
-  (temp file in the same folder, fsync, `os.replace`): a reader sees the old file or the new one, never half.
-- Reads take no lock: an atomic replace is all they need.
+Layout in the data folder:
+- `conversations.json`, the index: each conversation's name, times and message count (what the sidebar
+  lists), one conversation per line;
+- `conversations/<id>.json`: one file per conversation with its messages, one message per line.
+A turn rewrites one conversation's file and the small index, never every conversation, so a save costs the
+same at 10 or 10,000 conversations. Reads are cached and a file is parsed again only when it changed on disk
+(inode, size and modification time), so a rerun that changed nothing costs a `stat`.
+
+- Every write holds a cross-process `filelock` on `conversations.json.lock`, re-reads what it changes from
+  disk, and ends with atomic replaces (temp file, fsync, `os.replace`): a reader sees an old file or a new
+  one, never half of one.
+- Conversation files are the record; the index can be rebuilt from them. Writes keep it so: a
+  conversation's file is written before the index on create and save, removed before it on delete, and a
+  store reconciles the two when it first reads them (a crash between the two writes loses nothing).
 - A file that cannot be parsed is never overwritten and never read as empty: it is renamed aside with a
-  timestamp, a notice says where, and a new file is started.
-- A file in the article's format (`{"name": [{"role", "content"}]}`) is read as is; the first write
-  converts it and keeps the original beside it as `<file>.article-backup`.
+  timestamp and a notice says where. A broken index is rebuilt from the conversation files.
+- Older files, the article's `{"name": [messages]}` and bnaGPT's single-file version 1, are read as they
+  are; the first write splits them into this layout and keeps the original beside it as
+  `conversations.json.article-backup` or `conversations.json.v1-backup`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -30,44 +43,88 @@ from model.conversation_store import ConversationStore
 from model.message import Message, utc_now
 
 FORMAT = "bnagpt-conversations"
-VERSION = 1
+CONVERSATION_FORMAT = "bnagpt-conversation"
+VERSION = 2
 # Article-era files have no ids; deriving them from the name keeps them stable until the first rewrite.
 _ARTICLE_NAMESPACE = uuid.UUID("6f1c1f4e-3d1a-4a0e-9a43-6b2a5c0d7e11")
+# Ids become file names: anything else (from a hand-edited index or a URL) is refused, never a path.
+_ID = re.compile(r"[0-9a-f]{32}")
+_CACHED_CONVERSATIONS = 16
+_TEMP_PREFIX, _TEMP_SUFFIX = ".bnagpt-", ".tmp"
+
+Signature = tuple[int, int, int]
 
 
 class _Unreadable(Exception):
-    """The file's content is not a conversations document; the message says why."""
+    """The file's content is not what it should be; the message says why."""
 
 
 class JsonConversationStore(ConversationStore):
-    """Conversations in one JSON file."""
+    """Conversations as an index file plus one JSON file each."""
 
     def __init__(self, path: Path, lock_timeout: float = 15.0) -> None:
         self._path = Path(path)
+        self._folder = self._path.with_suffix("")
         self._lock = FileLock(str(self._path) + ".lock", timeout=lock_timeout)
         self.notices: list[str] = []
+        self._signature: Signature | bool | None = False  # False: never read
+        self._summaries: dict[str, ConversationSummary] = {}
+        self._listed: list[ConversationSummary] | None = None
+        self._legacy: tuple[dict[str, Conversation], str] | None = None
+        self._reconciled = False
+        self._conversations: dict[str, tuple[Signature, Conversation]] = {}
 
     @property
     def location(self) -> Path:
-        """The data file."""
+        """The index file; conversation files are in the folder of the same name beside it."""
         return self._path
+
+    @property
+    def folder(self) -> Path:
+        """Where the conversation files are."""
+        return self._folder
+
+    def set_aside_files(self) -> list[Path]:
+        """Unreadable index and conversation files, moved aside untouched."""
+        found = sorted(self._path.parent.glob(f"{self._path.name}.corrupt-*"))
+        return found + sorted(self._folder.glob("*.corrupt-*"))
 
     # -- reading ---------------------------------------------------------------------------------
 
     def list(self) -> list[ConversationSummary]:
         """All conversations, most recently updated first."""
-        conversations, _ = self._read_or_recover()
-        summaries = [c.summary() for c in conversations.values()]
-        summaries.sort(key=lambda s: s.updated_at, reverse=True)
-        return summaries
+        summaries = self._index()
+        if self._listed is None:
+            self._listed = sorted(summaries.values(), key=lambda s: s.updated_at, reverse=True)
+        return list(self._listed)
 
     def get(self, conversation_id: str) -> Conversation:
         """One conversation with its messages."""
-        conversations, _ = self._read_or_recover()
+        if not _ID.fullmatch(conversation_id):
+            raise _not_found()
+        self._index()
+        if self._legacy is not None:
+            try:
+                return _copy(self._legacy[0][conversation_id])
+            except KeyError:
+                raise _not_found() from None
+        path = self._file(conversation_id)
+        signature = _signature(path)
+        if signature is None:
+            raise _not_found()
+        cached = self._conversations.get(conversation_id)
+        if cached is not None and cached[0] == signature:
+            return _copy(cached[1])
         try:
-            return conversations[conversation_id]
-        except KeyError:
+            conversation = _parse_conversation(conversation_id, _read(path))
+        except FileNotFoundError:
             raise _not_found() from None
+        except _Unreadable:
+            with self._writing() as summaries:
+                conversation = self._load_for_update(conversation_id, summaries)
+            return _copy(conversation)
+        self._remember(conversation, signature)
+        return _copy(conversation)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -76,45 +133,151 @@ class JsonConversationStore(ConversationStore):
     ) -> Conversation:
         """Add a conversation under a free name."""
         name = clean_name(name)
-        with self._transaction() as conversations:
-            taken = {c.name for c in conversations.values()}
+        with self._writing() as summaries:
+            taken = {s.name for s in summaries.values()}
             if name in taken:
                 if not rename_if_taken:
                     raise _name_taken(name)
                 name = unique_name(name, taken)
             now = utc_now()
             conversation = Conversation(name=name, messages=list(messages), created_at=now, updated_at=now)
-            conversations[conversation.id] = conversation
-        return conversation
+            self._write_conversation(conversation)
+            summaries[conversation.id] = conversation.summary()
+        return _copy(conversation)
 
     def append(self, conversation_id: str, *messages: Message) -> None:
         """Add messages at the end of a conversation."""
-        with self._transaction() as conversations:
-            conversation = conversations.get(conversation_id)
-            if conversation is None:
-                raise _not_found()
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
             conversation.messages.extend(messages)
             conversation.updated_at = utc_now()
+            self._write_conversation(conversation)
+            summaries[conversation_id] = conversation.summary()
 
     def rename(self, conversation_id: str, name: str) -> str:
         """Rename, refusing a name another conversation has."""
         name = clean_name(name)
-        with self._transaction() as conversations:
-            conversation = conversations.get(conversation_id)
-            if conversation is None:
-                raise _not_found()
-            if any(c.name == name and c.id != conversation_id for c in conversations.values()):
+        with self._writing() as summaries:
+            if any(s.name == name and s.id != conversation_id for s in summaries.values()):
                 raise _name_taken(name)
+            conversation = self._load_for_update(conversation_id, summaries)
             conversation.name = name
+            self._write_conversation(conversation)
+            summaries[conversation_id] = conversation.summary()
         return name
 
     def delete(self, conversation_id: str) -> None:
         """Remove a conversation."""
-        with self._transaction() as conversations:
-            if conversations.pop(conversation_id, None) is None:
+        with self._writing() as summaries:
+            if conversation_id not in summaries:
                 raise _not_found()
+            self._file(conversation_id).unlink(missing_ok=True)
+            self._conversations.pop(conversation_id, None)
+            del summaries[conversation_id]
 
-    # -- the file --------------------------------------------------------------------------------
+    # -- the index -------------------------------------------------------------------------------
+
+    def _index(self) -> dict[str, ConversationSummary]:
+        """The summaries, read again only if the index file changed since the last read."""
+        signature = _signature(self._path)
+        if signature != self._signature or signature is None:
+            self._read_index(locked=False)
+        if not self._reconciled and self._legacy is None:
+            self._reconcile()
+        return self._summaries
+
+    def _read_index(self, locked: bool) -> None:
+        signature = _signature(self._path)
+        raw = self._load_bytes(self._path)
+        try:
+            kind, parsed = _parse_index(raw)
+        except _Unreadable as problem:
+            if not locked:
+                # Re-check under the lock: a writer may have replaced the file since we read it.
+                with self._locked():
+                    self._read_index(locked=True)
+                return
+            aside = self._set_aside(self._path, str(problem))
+            summaries = self._rebuild_index()
+            self._write_index(summaries)
+            self.notices.append(
+                f"{self._path.name} could not be read ({problem}). It was moved, untouched, to {aside}, "
+                f"and the list was rebuilt from the {len(summaries)} conversation files in "
+                f"{self._folder}."
+            )
+            return
+        if kind == "index":
+            self._legacy = None
+            self._set_summaries(parsed, signature)
+        else:
+            self._legacy = (parsed, kind)
+            self._set_summaries({c.id: c.summary() for c in parsed.values()}, signature)
+
+    def _set_summaries(self, summaries: dict[str, ConversationSummary], signature: Signature | None) -> None:
+        self._summaries = summaries
+        self._signature = signature
+        self._listed = None
+
+    def _reconcile(self) -> None:
+        """Bring the index in line with the conversation files: a crash between the two writes, or files
+        copied in by hand, leave one without the other."""
+        if any(self._differences(self._summaries)):
+            with self._writing() as summaries:
+                extra, missing = self._differences(summaries)
+                for conversation_id in missing:
+                    del summaries[conversation_id]
+                for conversation_id in extra:
+                    conversation = self._read_for_rebuild(conversation_id)
+                    if conversation is not None:
+                        summaries[conversation_id] = conversation.summary()
+        self._reconciled = True
+
+    def _differences(self, summaries: dict[str, ConversationSummary]) -> tuple[set[str], set[str]]:
+        on_disk = self._conversation_ids()
+        return on_disk - summaries.keys(), summaries.keys() - on_disk
+
+    def _conversation_ids(self) -> set[str]:
+        try:
+            with os.scandir(self._folder) as entries:
+                return {
+                    e.name[:-5] for e in entries if e.name.endswith(".json") and _ID.fullmatch(e.name[:-5])
+                }
+        except FileNotFoundError:
+            return set()
+        except NotADirectoryError:
+            raise StoreError(
+                f"{self._folder} should be the folder of conversation files but is a file. Move it "
+                "away, or point BNAGPT_DATA_DIR at another folder."
+            ) from None
+
+    def _rebuild_index(self) -> dict[str, ConversationSummary]:
+        summaries = {}
+        for conversation_id in sorted(self._conversation_ids()):
+            conversation = self._read_for_rebuild(conversation_id)
+            if conversation is not None:
+                summaries[conversation_id] = conversation.summary()
+        return summaries
+
+    def _read_for_rebuild(self, conversation_id: str) -> Conversation | None:
+        try:
+            return _parse_conversation(conversation_id, _read(self._file(conversation_id)))
+        except FileNotFoundError:
+            return None
+        except _Unreadable as problem:
+            self._set_aside_conversation(conversation_id, str(problem))
+            return None
+
+    def _write_index(self, summaries: dict[str, ConversationSummary]) -> None:
+        lines = [
+            f" {json.dumps(cid)}: {json.dumps(_summary_to_dict(s), ensure_ascii=False)}"
+            for cid, s in summaries.items()
+        ]
+        head = f'{{"format": "{FORMAT}", "version": {VERSION}, "conversations": {{'
+        text = head + ("\n" + ",\n".join(lines) + "\n" if lines else "") + "}}\n"
+        _atomic_write(self._path, text.encode("utf-8"), self._path.parent)
+        self._set_summaries(summaries, _signature(self._path))
+
+    # -- writing helpers -------------------------------------------------------------------------
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -129,78 +292,104 @@ class JsonConversationStore(ConversationStore):
             ) from None
         except OSError as error:
             raise StoreError(
-                f"Could not save to {self._path}: {error.strerror or error}. Check that the folder "
+                f"Could not save to {self._path.parent}: {error.strerror or error}. Check that the folder "
                 "exists and is writable, or point BNAGPT_DATA_DIR at one that is."
             ) from None
 
     @contextmanager
-    def _transaction(self) -> Iterator[dict[str, Conversation]]:
-        """Yield the conversations under the lock; write them back if the block succeeds."""
+    def _writing(self) -> Iterator[dict[str, ConversationSummary]]:
+        """Yield the index as it is on disk now, under the lock; write it back if the block succeeds."""
         with self._locked():
-            conversations, is_article_format = self._read_or_recover(locked=True)
-            yield conversations
-            if is_article_format:
-                _keep_copy(self._path, ".article-backup")
-            self._write(conversations)
+            for stale in self._path.parent.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+                stale.unlink(missing_ok=True)  # left by a writer killed mid-save; we hold the lock
+            self._read_index(locked=True)
+            if self._legacy is not None:
+                self._split_legacy()
+            summaries = dict(self._summaries)
+            yield summaries
+            self._write_index(summaries)
 
-    def _read_or_recover(self, locked: bool = False) -> tuple[dict[str, Conversation], bool]:
+    def _split_legacy(self) -> None:
+        """Write an older single file out as this layout, keeping the original beside it."""
+        assert self._legacy is not None
+        conversations, kind = self._legacy
+        _keep_copy(self._path, f".{kind}-backup")
+        for conversation in conversations.values():
+            self._write_conversation(conversation)
+        self._legacy = None
+        self._write_index({c.id: c.summary() for c in conversations.values()})
+
+    def _load_for_update(
+        self, conversation_id: str, summaries: dict[str, ConversationSummary]
+    ) -> Conversation:
+        if conversation_id not in summaries:
+            raise _not_found()
         try:
-            return _parse(self._load_bytes())
+            return _parse_conversation(conversation_id, _read(self._file(conversation_id)))
+        except FileNotFoundError:
+            raise _not_found() from None
         except _Unreadable as problem:
-            if not locked:
-                # Re-check under the lock: a writer may have replaced the file since we read it.
-                with self._locked():
-                    return self._read_or_recover(locked=True)
-            self._set_aside(str(problem))
-            return {}, False
+            aside = self._set_aside_conversation(conversation_id, str(problem))
+            del summaries[conversation_id]
+            self._write_index(summaries)
+            raise ConversationNotFound(
+                f"That conversation's file could not be read ({problem}). It was moved, untouched, to "
+                f"{aside}; nothing was changed in it."
+            ) from None
 
-    def _load_bytes(self) -> bytes | None:
+    def _write_conversation(self, conversation: Conversation) -> None:
+        self._folder.mkdir(exist_ok=True)
+        path = self._file(conversation.id)
+        _atomic_write(path, _conversation_to_bytes(conversation), self._path.parent)
+        signature = _signature(path)
+        if signature is not None:
+            self._remember(_copy(conversation), signature)
+
+    def _remember(self, conversation: Conversation, signature: Signature) -> None:
+        self._conversations.pop(conversation.id, None)
+        self._conversations[conversation.id] = (signature, conversation)
+        while len(self._conversations) > _CACHED_CONVERSATIONS:
+            del self._conversations[next(iter(self._conversations))]
+
+    def _file(self, conversation_id: str) -> Path:
+        return self._folder / f"{conversation_id}.json"
+
+    def _load_bytes(self, path: Path) -> bytes | None:
         try:
-            return self._path.read_bytes()
+            return _read(path)
         except FileNotFoundError:
             return None
         except OSError as error:
             raise StoreError(
-                f"Could not read {self._path}: {error.strerror}. Check the file and its folder, or "
+                f"Could not read {path}: {error.strerror}. Check the file and its folder, or "
                 "point BNAGPT_DATA_DIR at another folder."
             ) from None
 
-    def _set_aside(self, reason: str) -> Path:
+    def _set_aside(self, path: Path, reason: str) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        aside = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
-        os.replace(self._path, aside)
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        os.replace(path, aside)
+        return aside
+
+    def _set_aside_conversation(self, conversation_id: str, reason: str) -> Path:
+        """Move a broken conversation file aside (the caller holds the lock); the index drops it."""
+        aside = self._set_aside(self._file(conversation_id), reason)
+        self._conversations.pop(conversation_id, None)
         self.notices.append(
-            f"{self._path.name} could not be read ({reason}). It was moved, untouched, to "
-            f"{aside} and a new, empty conversations file was started. Your old chats are in "
-            f"that file: fix it by hand, then put it back as {self._path.name}."
+            f"A conversation file could not be read ({reason}). It was moved, untouched, to {aside}: "
+            "fix it by hand and put it back without the .corrupt-… ending to see it again."
         )
         return aside
 
-    def _write(self, conversations: dict[str, Conversation]) -> None:
-        document = {
-            "format": FORMAT,
-            "version": VERSION,
-            "conversations": {cid: _conversation_to_dict(c) for cid, c in conversations.items()},
-        }
-        data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
-        _atomic_write(self._path, data)
+
+# -- formats ---------------------------------------------------------------------------------------
 
 
-# -- format ----------------------------------------------------------------------------------------
-
-
-def _parse(raw: bytes | None) -> tuple[dict[str, Conversation], bool]:
-    """Conversations by id, and whether the file is in the article's format."""
+def _parse_index(raw: bytes | None) -> tuple[str, Any]:
+    """("index", summaries by id), or ("v1" | "article", conversations by id) for an older file."""
     if raw is None:
-        return {}, False
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise _Unreadable(f"not UTF-8 text at byte {error.start}") from None
-    except json.JSONDecodeError as error:
-        raise _Unreadable(f"invalid JSON at line {error.lineno}, column {error.colno}") from None
-    if not isinstance(document, dict):
-        raise _Unreadable(f"expected a JSON object, found {type(document).__name__}")
+        return "index", {}
+    document = _json_object(raw)
     try:
         if document.get("format") == FORMAT:
             version = document.get("version")
@@ -213,10 +402,29 @@ def _parse(raw: bytes | None) -> tuple[dict[str, Conversation], bool]:
             items = document.get("conversations")
             if not isinstance(items, dict):
                 raise ValueError("'conversations' must be an object")
-            return {cid: _conversation_from_dict(cid, data) for cid, data in items.items()}, False
-        return _parse_article_format(document), True
+            for cid in items:
+                if not _ID.fullmatch(cid):
+                    raise ValueError(f"{cid!r} is not a conversation id")
+            if version == 1:
+                return "v1", {cid: _conversation_from_dict(cid, data) for cid, data in items.items()}
+            return "index", {cid: _summary_from_dict(cid, data) for cid, data in items.items()}
+        return "article", _parse_article_format(document)
     except (ValueError, TypeError, KeyError) as error:
         raise _Unreadable(str(error) or type(error).__name__) from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise _Unreadable(f"not UTF-8 text at byte {error.start}") from None
+    except json.JSONDecodeError as error:
+        raise _Unreadable(f"invalid JSON at line {error.lineno}, column {error.colno}") from None
+    except RecursionError:
+        raise _Unreadable("nested too deeply") from None
+    if not isinstance(document, dict):
+        raise _Unreadable(f"expected a JSON object, found {type(document).__name__}")
+    return document
 
 
 def _parse_article_format(document: dict[str, Any]) -> dict[str, Conversation]:
@@ -236,13 +444,52 @@ def _parse_article_format(document: dict[str, Any]) -> dict[str, Conversation]:
     return conversations
 
 
-def _conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
+def _parse_conversation(cid: str, raw: bytes) -> Conversation:
+    try:
+        return _conversation_from_dict(cid, _json_object(raw))
+    except (ValueError, TypeError, KeyError) as error:
+        raise _Unreadable(str(error) or type(error).__name__) from None
+
+
+def _summary_to_dict(summary: ConversationSummary) -> dict[str, Any]:
     return {
+        "name": summary.name,
+        "created_at": summary.created_at.isoformat(),
+        "updated_at": summary.updated_at.isoformat(),
+        "message_count": summary.message_count,
+    }
+
+
+def _summary_from_dict(cid: str, data: Any) -> ConversationSummary:
+    if not isinstance(data, dict):
+        raise ValueError(f"conversation {cid!r} must be an object")
+    name, count = data["name"], data["message_count"]
+    if not isinstance(name, str) or not isinstance(count, int):
+        raise ValueError(f"conversation {cid!r} has a malformed name or message count")
+    return ConversationSummary(
+        id=cid,
+        name=name,
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+        message_count=count,
+        created_at=datetime.fromisoformat(data["created_at"]),
+    )
+
+
+def _conversation_to_bytes(conversation: Conversation) -> bytes:
+    head = {
+        "format": CONVERSATION_FORMAT,
+        "version": VERSION,
         "name": conversation.name,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
-        "messages": [m.to_dict() for m in conversation.messages],
     }
+    messages = ",\n".join(json.dumps(m.to_dict(), ensure_ascii=False) for m in conversation.messages)
+    text = (
+        json.dumps(head, ensure_ascii=False)[:-1]
+        + ', "messages": ['
+        + ("\n" + messages + "\n" if messages else "")
+    )
+    return (text + "]}\n").encode("utf-8")
 
 
 def _conversation_from_dict(cid: str, data: Any) -> Conversation:
@@ -263,14 +510,44 @@ def _conversation_from_dict(cid: str, data: Any) -> Conversation:
     )
 
 
+def _copy(conversation: Conversation) -> Conversation:
+    """A copy the caller may change without changing the cache (messages are never changed in place)."""
+    return Conversation(
+        name=conversation.name,
+        messages=list(conversation.messages),
+        id=conversation.id,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+    )
+
+
 # -- files -----------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _signature(path: Path) -> Signature | None:
+    """What changes whenever the file is replaced or written: inode, size, modification time."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StoreError(
+            f"Could not read {path}: {error.strerror}. Check the file and its folder, or point "
+            "BNAGPT_DATA_DIR at another folder."
+        ) from None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _read(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _atomic_write(path: Path, data: bytes, temp_folder: Path) -> None:
     """Replace `path` with `data` so that a crash leaves the old file or the new one, never a mix."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)  # left by a writer killed mid-save; we hold the lock
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Temp files go in the data folder itself (small, unlike the conversations folder), where every write
+    # looks for ones a killed writer left; os.replace across folders of one file system is still atomic.
+    fd, tmp = tempfile.mkstemp(dir=temp_folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

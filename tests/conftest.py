@@ -69,12 +69,17 @@ def read_document(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def read_conversation(path: Path, conversation_id: str) -> dict:
+    """A conversation's own file (beside the index `path`) as JSON."""
+    return read_document(path.with_suffix("") / f"{conversation_id}.json")
+
+
 def stored_messages(path: Path) -> list[tuple[str, str, str]]:
-    """(role, content, status) of every stored message, in file order."""
+    """(role, content, status) of every stored message, conversations in index order."""
     return [
         (m["role"], m["content"], m.get("status", "complete"))
-        for conversation in read_document(path)["conversations"].values()
-        for m in conversation["messages"]
+        for conversation_id in read_document(path)["conversations"]
+        for m in read_conversation(path, conversation_id)["messages"]
     ]
 
 

@@ -9,7 +9,7 @@ from llama_index.core.base.llms.types import MessageRole
 from streamlit.testing.v1 import AppTest
 
 from model.message import Message
-from tests.conftest import PROJECT, Scripted, read_document, stored_messages
+from tests.conftest import PROJECT, Scripted, read_conversation, read_document, stored_messages
 
 pytestmark = pytest.mark.engine
 
@@ -147,7 +147,10 @@ def test_save_as_copies_the_chat_under_a_new_name(store, data_file):
     assert not at.exception
     documents = read_document(data_file)["conversations"]
     assert sorted(c["name"] for c in documents.values()) == ["Draft", "Final"]
-    assert all([m["content"] for m in c["messages"]] == ["keep me"] for c in documents.values())
+    assert all(
+        [m["content"] for m in read_conversation(data_file, cid)["messages"]] == ["keep me"]
+        for cid in documents
+    )
 
 
 def test_provider_failure_keeps_the_message_and_retry_answers(scripted_server, data_file):

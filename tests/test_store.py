@@ -17,7 +17,7 @@ from model.conversation import MAX_NAME_LENGTH
 from model.json_store import JsonConversationStore
 from model.message import Message, MessageStatus
 from tests import store_worker
-from tests.conftest import PROJECT, read_document, wait_until
+from tests.conftest import PROJECT, read_conversation, read_document, wait_until
 
 
 def user(text: str) -> Message:
@@ -76,13 +76,15 @@ def test_rename_and_delete(store, data_file):
     ],
 )
 def test_odd_names_round_trip_exactly(store, data_file, name):
-    """Names are data: HTML, paths, emoji and RTL marks come back exactly, and create no files."""
+    """Names are data: HTML, paths, emoji and RTL marks come back exactly, and name no files."""
     created = store.create(name)
     assert JsonConversationStore(data_file).get(created.id).name == name
-    assert sorted(p.name for p in data_file.parent.iterdir() if not p.name.startswith(".")) == [
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [
+        "conversations",
         "conversations.json",
         "conversations.json.lock",
     ]
+    assert [p.name for p in (data_file.parent / "conversations").iterdir()] == [f"{created.id}.json"]
 
 
 @pytest.mark.parametrize(
@@ -135,9 +137,14 @@ def test_article_format_file_is_read_then_converted_with_a_backup(data_file):
     assert backup.read_bytes() == raw
     document = read_document(data_file)
     assert document["format"] == "bnagpt-conversations"
-    assert [m["content"] for m in document["conversations"][names["Viagem"].id]["messages"]] == [
+    assert document["version"] == 2
+    assert [m["content"] for m in read_conversation(data_file, names["Viagem"].id)["messages"]] == [
         "Lisboa?",
         "Sim!",
+    ]
+    assert [m.content for m in JsonConversationStore(data_file).get(names["Receitas"].id).messages] == [
+        "Oi",
+        "Olá!",
     ]
 
 
@@ -210,17 +217,18 @@ def test_concurrent_saves_lose_nothing(store, data_file):
 def test_writer_killed_mid_save_leaves_a_parseable_file(store, data_file):
     """SIGKILL at random moments during saves: the file always parses, and the store keeps working."""
     conversation = store.create("crash test")
+    conversation_file = data_file.parent / "conversations" / f"{conversation.id}.json"
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     rng = random.Random(7)
     seen = 0
     for _ in range(8):
-        before = data_file.stat().st_size
+        before = conversation_file.stat().st_size
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.store_worker", str(data_file), conversation.id],
             cwd=PROJECT,
             env=env,
         )
-        assert wait_until(lambda size=before: data_file.stat().st_size > size, 60)  # it is saving
+        assert wait_until(lambda size=before: conversation_file.stat().st_size > size, 60)  # saving
         time.sleep(rng.random() * 0.5)
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -230,8 +238,9 @@ def test_writer_killed_mid_save_leaves_a_parseable_file(store, data_file):
     assert seen > 0
     store.append(conversation.id, user("after the crashes"))
     assert store.get(conversation.id).messages[-1].content == "after the crashes"
-    assert not list(data_file.parent.glob(".conversations.json.*.tmp"))
-    assert not list(data_file.parent.glob("conversations.json.corrupt-*"))
+    assert not list(data_file.parent.rglob("*.tmp"))
+    assert not list(data_file.parent.rglob("*.corrupt-*"))
+    assert read_document(data_file)["conversations"][conversation.id]["message_count"] == seen + 1
 
 
 def test_unwritable_data_folder_is_explained(tmp_path):
@@ -244,3 +253,117 @@ def test_unwritable_data_folder_is_explained(tmp_path):
     with pytest.raises(StoreError, match="BNAGPT_DATA_DIR"):
         store.create("x")
     assert blocker.read_text() == "a file where the folder should be"
+
+
+def test_version_1_file_is_split_with_a_backup(data_file):
+    """bnaGPT's earlier single-file format opens as is; the first write splits it and keeps the original."""
+    created = "2026-11-01T10:00:00+00:00"
+    original = {
+        "format": "bnagpt-conversations",
+        "version": 1,
+        "conversations": {
+            "a" * 32: {
+                "name": "Old chat",
+                "created_at": created,
+                "updated_at": created,
+                "messages": [{"role": "user", "content": "still here?", "created_at": created}],
+            }
+        },
+    }
+    raw = json.dumps(original).encode()
+    data_file.write_bytes(raw)
+    store = JsonConversationStore(data_file)
+    assert [(s.name, s.message_count) for s in store.list()] == [("Old chat", 1)]
+    assert data_file.read_bytes() == raw
+    store.append("a" * 32, Message(MessageRole.ASSISTANT, "Yes."))
+    assert data_file.with_name("conversations.json.v1-backup").read_bytes() == raw
+    assert [m["content"] for m in read_conversation(data_file, "a" * 32)["messages"]] == [
+        "still here?",
+        "Yes.",
+    ]
+    assert read_document(data_file)["conversations"]["a" * 32]["message_count"] == 2
+
+
+def test_broken_index_is_rebuilt_from_the_conversation_files(store, data_file):
+    """The index is only a summary: a broken one is set aside and rebuilt, and no chat is lost."""
+    kept = [store.create(f"chat {i}", [user(f"message {i}")]) for i in range(3)]
+    data_file.write_bytes(b'{"format": "bnagpt-conversations", "version": 2, "conversations": {')
+    fresh = JsonConversationStore(data_file)
+    assert sorted(s.name for s in fresh.list()) == ["chat 0", "chat 1", "chat 2"]
+    assert "rebuilt from the 3 conversation files" in fresh.notices[0]
+    assert [m.content for m in fresh.get(kept[1].id).messages] == ["message 1"]
+    assert len(list(data_file.parent.glob("conversations.json.corrupt-*"))) == 1
+
+
+def test_index_and_files_are_reconciled_after_a_crash_between_writes(store, data_file):
+    """A conversation file without an index entry is listed; an entry without a file is dropped."""
+    kept = store.create("kept", [user("one")])
+    orphan = store.create("orphan", [user("two")])
+    gone = store.create("gone", [user("three")])
+    document = read_document(data_file)
+    del document["conversations"][orphan.id]  # as if killed after writing the file, before the index
+    data_file.write_text(json.dumps(document))
+    (data_file.parent / "conversations" / f"{gone.id}.json").unlink()  # killed mid-delete
+    fresh = JsonConversationStore(data_file)
+    assert sorted(s.name for s in fresh.list()) == ["kept", "orphan"]
+    assert set(read_document(data_file)["conversations"]) == {kept.id, orphan.id}
+
+
+def test_broken_conversation_file_is_set_aside_and_the_others_stay(store, data_file):
+    """One unreadable conversation file costs that conversation's listing only, and is kept aside."""
+    good = store.create("good", [user("fine")])
+    bad = store.create("bad", [user("soon broken")])
+    path = data_file.parent / "conversations" / f"{bad.id}.json"
+    path.write_bytes(b'{"name": "bad", "messages": [')
+    fresh = JsonConversationStore(data_file)
+    with pytest.raises(ConversationNotFound, match="moved, untouched"):
+        fresh.get(bad.id)
+    assert [s.name for s in fresh.list()] == ["good"]
+    assert [p.read_bytes() for p in path.parent.glob("*.corrupt-*")] == [b'{"name": "bad", "messages": [']
+    assert [m.content for m in fresh.get(good.id).messages] == ["fine"]
+
+
+@pytest.mark.parametrize("conversation_id", ["../conversations", "../../etc/passwd", "A" * 32, "", "x"])
+def test_ids_that_are_not_ids_never_reach_the_file_system(store, conversation_id):
+    """Ids arrive from URLs: anything but a store id is simply not found."""
+    store.create("real")
+    with pytest.raises(ConversationNotFound):
+        store.get(conversation_id)
+
+
+def test_index_with_path_like_ids_is_set_aside(data_file):
+    """A hand-edited index naming files outside the folder is not followed."""
+    raw = (
+        b'{"format": "bnagpt-conversations", "version": 2, "conversations": {"../../secret": '
+        b'{"name": "x", "created_at": "2026-01-01T00:00:00+00:00", '
+        b'"updated_at": "2026-01-01T00:00:00+00:00", "message_count": 0}}}'
+    )
+    data_file.write_bytes(raw)
+    store = JsonConversationStore(data_file)
+    assert store.list() == []
+    assert [p.read_bytes() for p in data_file.parent.glob("conversations.json.corrupt-*")] == [raw]
+
+
+def test_another_process_changes_are_seen(store, data_file):
+    """Reads are cached, but a change made by another store (another tab or process) shows at once."""
+    created = store.create("shared", [user("one")])
+    assert [m.content for m in store.get(created.id).messages] == ["one"]
+    other = JsonConversationStore(data_file)
+    other.append(created.id, user("two"))
+    other.rename(created.id, "renamed")
+    assert [(s.name, s.message_count) for s in store.list()] == [("renamed", 2)]
+    assert [m.content for m in store.get(created.id).messages] == ["one", "two"]
+    other.delete(created.id)
+    assert store.list() == []
+    with pytest.raises(ConversationNotFound):
+        store.get(created.id)
+
+
+def test_returned_conversations_do_not_change_the_store(store):
+    """Callers may change what they get back; the cached copy stays as saved."""
+    created = store.create("mine", [user("one")])
+    loaded = store.get(created.id)
+    loaded.messages.append(user("not saved"))
+    loaded.name = "not saved either"
+    again = store.get(created.id)
+    assert (again.name, [m.content for m in again.messages]) == ("mine", ["one"])

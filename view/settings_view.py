@@ -99,14 +99,14 @@ def data_section() -> None:
     except BnaGPTError as error:
         session.show_error(error)
         count = None
-    st.markdown(f"Conversations file: `{path}`")
+    st.markdown(f"Conversations: `{path}` and the folder `{path.with_suffix('')}` beside it")
     if count is not None:
-        st.caption(f"{count} conversations. Move the folder with BNAGPT_DATA_DIR.")
-    aside = sorted(path.parent.glob(path.name + ".corrupt-*"))
+        st.caption(f"{count} conversations. Move them with BNAGPT_DATA_DIR.")
+    aside = store.set_aside_files()
     if aside:
         st.warning(
             "These files could not be read and were set aside, untouched. Your chats from them are "
-            "inside: fix them by hand, then put one back as " + escape(path.name) + "."
+            "inside: fix them by hand, then put each back under its name without the .corrupt-… ending."
         )
         for file in aside:
             st.code(str(file), language=None)
