@@ -35,6 +35,11 @@ class ConversationStore(ABC):
         """Add a conversation; raise NameTaken, or pick a free ` (n)` name if `rename_if_taken`."""
 
     @abstractmethod
+    def add_many(self, conversations: Sequence[Conversation]) -> list[Conversation]:
+        """Store copies of whole conversations (an import) under new ids, renaming any whose name is
+        taken with a ` (n)` suffix; never touches existing ones. Return them as stored."""
+
+    @abstractmethod
     def append(self, conversation_id: str, *messages: Message) -> None:
         """Add messages at the end of a conversation; raise ConversationNotFound."""
 

@@ -73,6 +73,8 @@ class JsonConversationStore(ConversationStore):
         self._legacy: tuple[dict[str, Conversation], str] | None = None
         self._reconciled = False
         self._conversations: dict[str, tuple[Signature, Conversation]] = {}
+        self._raw_index: bytes | None = None  # the index as last read or written, to skip re-parsing it
+        self._lines: dict[str, tuple[ConversationSummary, str]] = {}  # each summary's line in the index
 
     @property
     def location(self) -> Path:
@@ -145,6 +147,25 @@ class JsonConversationStore(ConversationStore):
             summaries[conversation.id] = conversation.summary()
         return _copy(conversation)
 
+    def add_many(self, conversations: Sequence[Conversation]) -> list[Conversation]:
+        """Store copies under new ids and free names, with one write of the index for all of them."""
+        added = []
+        with self._writing() as summaries:
+            taken = {s.name for s in summaries.values()}
+            for original in conversations:
+                name = unique_name(clean_name(original.name), taken)
+                taken.add(name)
+                conversation = Conversation(
+                    name=name,
+                    messages=list(original.messages),
+                    created_at=original.created_at,
+                    updated_at=original.updated_at,
+                )
+                self._write_conversation(conversation)
+                summaries[conversation.id] = conversation.summary()
+                added.append(_copy(conversation))
+        return added
+
     def append(self, conversation_id: str, *messages: Message) -> None:
         """Add messages at the end of a conversation."""
         with self._writing() as summaries:
@@ -189,6 +210,9 @@ class JsonConversationStore(ConversationStore):
     def _read_index(self, locked: bool) -> None:
         signature = _signature(self._path)
         raw = self._load_bytes(self._path)
+        if raw is not None and raw == self._raw_index:
+            self._signature = signature  # unchanged: comparing bytes is far cheaper than parsing
+            return
         try:
             kind, parsed = _parse_index(raw)
         except _Unreadable as problem:
@@ -209,6 +233,7 @@ class JsonConversationStore(ConversationStore):
         if kind == "index":
             self._legacy = None
             self._set_summaries(parsed, signature)
+            self._raw_index = raw
         else:
             self._legacy = (parsed, kind)
             self._set_summaries({c.id: c.summary() for c in parsed.values()}, signature)
@@ -217,6 +242,7 @@ class JsonConversationStore(ConversationStore):
         self._summaries = summaries
         self._signature = signature
         self._listed = None
+        self._raw_index = None
 
     def _reconcile(self) -> None:
         """Bring the index in line with the conversation files: a crash between the two writes, or files
@@ -268,14 +294,21 @@ class JsonConversationStore(ConversationStore):
             return None
 
     def _write_index(self, summaries: dict[str, ConversationSummary]) -> None:
-        lines = [
-            f" {json.dumps(cid)}: {json.dumps(_summary_to_dict(s), ensure_ascii=False)}"
-            for cid, s in summaries.items()
-        ]
+        # Only the lines of conversations that changed are serialised again.
+        lines, cached = {}, self._lines
+        for cid, summary in summaries.items():
+            line = cached.get(cid)
+            if line is None or line[0] is not summary:
+                text = f" {json.dumps(cid)}: {json.dumps(_summary_to_dict(summary), ensure_ascii=False)}"
+                line = (summary, text)
+            lines[cid] = line
+        self._lines = lines
+        body = ",\n".join(text for _, text in lines.values())
         head = f'{{"format": "{FORMAT}", "version": {VERSION}, "conversations": {{'
-        text = head + ("\n" + ",\n".join(lines) + "\n" if lines else "") + "}}\n"
-        _atomic_write(self._path, text.encode("utf-8"), self._path.parent)
+        raw = (head + ("\n" + body + "\n" if body else "") + "}}\n").encode("utf-8")
+        _atomic_write(self._path, raw, self._path.parent)
         self._set_summaries(summaries, _signature(self._path))
+        self._raw_index = raw
 
     # -- writing helpers -------------------------------------------------------------------------
 

@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 from llama_index.core.base.llms.types import MessageRole
 
 from errors import ConversationNotFound, InvalidName, NameTaken, StoreError, UnsupportedDataFile
-from model.conversation import MAX_NAME_LENGTH
+from model.conversation import MAX_NAME_LENGTH, Conversation
 from model.json_store import JsonConversationStore
 from model.message import Message, MessageStatus
 from tests import store_worker
@@ -367,3 +368,22 @@ def test_returned_conversations_do_not_change_the_store(store):
     loaded.name = "not saved either"
     again = store.get(created.id)
     assert (again.name, [m.content for m in again.messages]) == ("mine", ["one"])
+
+
+def test_add_many_never_overwrites_and_keeps_times(store, data_file):
+    """Importing keeps messages and times, gives clashing names a suffix, and leaves existing chats alone."""
+    existing = store.create("Recipes", [user("mine")])
+    old = datetime(2024, 5, 1, tzinfo=UTC)
+    incoming = [
+        Conversation(name="Recipes", messages=[user("imported")], created_at=old, updated_at=old),
+        Conversation(name="Recipes", messages=[user("imported too")], created_at=old, updated_at=old),
+        Conversation(name="Travel", messages=[], created_at=old, updated_at=old),
+    ]
+    added = store.add_many(incoming)
+    assert [c.name for c in added] == ["Recipes (2)", "Recipes (3)", "Travel"]
+    assert existing.id not in {c.id for c in added}
+    fresh = JsonConversationStore(data_file)
+    assert [m.content for m in fresh.get(existing.id).messages] == ["mine"]
+    assert [m.content for m in fresh.get(added[1].id).messages] == ["imported too"]
+    assert [s.name for s in fresh.list()] == ["Recipes", "Recipes (2)", "Recipes (3)", "Travel"]
+    assert fresh.get(added[2].id).updated_at == old

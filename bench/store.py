@@ -1,0 +1,138 @@
+"""Store: save after a turn, list, open, rename and delete with 100, 1,000 and 10,000 conversations.
+
+Run: .venv/bin/python -m bench.store [counts…]
+Each conversation has 50 messages of realistic, varied lengths (questions of a sentence or a paragraph,
+answers of one to several paragraphs with lists and code), generated with a fixed seed. Every operation
+is timed on the real JSON store in a temporary folder, on a store object that has already read the data
+once, as a browser tab's store has; "first list" is a new store reading it all for the first time.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from llama_index.core.base.llms.types import MessageRole
+
+from bench.stats import Figure, summarise, time_ms
+from model.conversation import Conversation
+from model.json_store import JsonConversationStore
+from model.message import Message, utc_now
+
+SECTION = "2 store"
+MESSAGES = 50
+REPEATS = 40
+_VOCABULARY = (
+    "the a of to and in is it you that for on with as this be are at or from by not but what all "
+    "were when we there can an your which their said if do will each about how up out them then she "
+    "many some so these would other into has more her two like him see time could no make than first "
+    "python data model server file chat answer question river bread music history engine token"
+)
+_WORDS = _VOCABULARY.split()
+)
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(max(1, words))).capitalize() + "."
+
+
+def _answer(rng: random.Random) -> str:
+    parts = [_text(rng, rng.randint(20, 70)) for _ in range(rng.randint(1, 4))]
+    if rng.random() < 0.3:
+        parts.append("- " + "\n- ".join(_text(rng, rng.randint(4, 12)) for _ in range(rng.randint(2, 5))))
+    if rng.random() < 0.2:
+        parts.append(
+            "```python\n" + "\n".join(f"x{i} = {i} * 2" for i in range(rng.randint(3, 12))) + "\n```"
+        )
+    return "\n\n".join(parts)
+
+
+def conversation(rng: random.Random, index: int, messages: int = MESSAGES) -> Conversation:
+    """A generated conversation of `messages` alternating user and assistant messages."""
+    start = utc_now() - timedelta(days=rng.randint(0, 400), minutes=index)
+    history = []
+    for turn in range(messages):
+        role = MessageRole.USER if turn % 2 == 0 else MessageRole.ASSISTANT
+        text = _text(rng, int(rng.lognormvariate(2.7, 0.8))) if turn % 2 == 0 else _answer(rng)
+        history.append(Message(role, text, created_at=start + timedelta(seconds=30 * turn)))
+    return Conversation(
+        name=_text(rng, rng.randint(2, 7))[:60], messages=history, created_at=start, updated_at=start
+    )
+
+
+def fill(store: JsonConversationStore, count: int, seed: int = 1, messages: int = MESSAGES) -> None:
+    """Add `count` generated conversations, a thousand per write of the index."""
+    rng = random.Random(seed)
+    for first in range(0, count, 1000):
+        batch = [conversation(rng, i, messages) for i in range(first, min(count, first + 1000))]
+        store.add_many(batch)
+
+
+def run(counts: tuple[int, ...] = (100, 1000, 10000), repeats: int = REPEATS) -> list[Figure]:
+    """Time each operation at each count."""
+    figures = []
+    for count in counts:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "conversations.json"
+            fill(JsonConversationStore(path), count)
+            figures += _measure(path, count, repeats)
+    return figures
+
+
+def _measure(path: Path, count: int, repeats: int) -> list[Figure]:
+    rng = random.Random(2)
+    label = f"{count:,} conversations"
+    budget = count == 1000
+    figures = []
+
+    first_reads = []
+    for _ in range(5):
+        first_reads += time_ms(lambda: JsonConversationStore(path).list(), 1, warmup=0)
+    figures.append(summarise(SECTION, f"first list (new tab), {label}", "ms", first_reads))
+
+    store = JsonConversationStore(path)
+    ids = [s.id for s in store.list()]
+    reply = Message(MessageRole.ASSISTANT, _answer(rng))
+
+    targets = iter(rng.sample(ids, min(len(ids), repeats + 2)))
+    save = time_ms(lambda: store.append(next(targets), reply), repeats)
+    figures.append(
+        summarise(SECTION, f"save after a turn, {label}", "ms", save, "p95 ≤ 20" if budget else "")
+    )
+
+    listing = time_ms(store.list, repeats)
+    figures.append(summarise(SECTION, f"list, {label}", "ms", listing, "≤ 10" if budget else ""))
+
+    opened = iter(rng.sample(ids, min(len(ids), repeats + 2)))
+    open_new = time_ms(lambda: store.get(next(opened)), repeats)
+    figures.append(
+        summarise(SECTION, f"open another chat, {label}", "ms", open_new, "≤ 10" if budget else "")
+    )
+
+    current = ids[0]
+    store.get(current)
+    rerun = time_ms(lambda: store.get(current), repeats)
+    figures.append(summarise(SECTION, f"open chat again (rerun), {label}", "ms", rerun))
+
+    renamed = iter(enumerate(rng.sample(ids, min(len(ids), repeats + 2))))
+    rename = time_ms(lambda: store.rename(*_rename_args(next(renamed))), repeats)
+    figures.append(summarise(SECTION, f"rename, {label}", "ms", rename))
+
+    doomed = iter(rng.sample(ids, min(len(ids), repeats + 2)))
+    delete = time_ms(lambda: store.delete(next(doomed)), repeats)
+    figures.append(summarise(SECTION, f"delete, {label}", "ms", delete))
+    return figures
+
+
+def _rename_args(item: tuple[int, str]) -> tuple[str, str]:
+    index, conversation_id = item
+    return conversation_id, f"Renamed conversation {index}"
+
+
+if __name__ == "__main__":
+    counts = tuple(int(a) for a in sys.argv[1:]) or (100, 1000, 10000)
+    for figure in run(counts):
+        print(f"{figure.name:<50} median {figure.median:8.2f} {figure.unit:<3} p95 {figure.p95:8.2f}")
