@@ -32,7 +32,6 @@ _VOCABULARY = (
     "python data model server file chat answer question river bread music history engine token"
 )
 _WORDS = _VOCABULARY.split()
-)
 
 
 def _text(rng: random.Random, words: int) -> str:
