@@ -82,6 +82,14 @@ def auto_name(first_message: str) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
+def filter_by_name(summaries: list[ConversationSummary], query: str) -> list[ConversationSummary]:
+    """The conversations whose name contains every word of `query`, ignoring case; all if it is blank."""
+    words = query.casefold().split()
+    if not words:
+        return summaries
+    return [s for s in summaries if all(w in s.name.casefold() for w in words)]
+
+
 _SUFFIX = re.compile(r" \((\d+)\)$")
 
 

@@ -264,3 +264,35 @@ def test_two_tabs_on_one_chat_lose_nothing(data_file):
     users = [m[1] for m in stored_messages(data_file) if m[0] == "user"]
     assert users == ["From tab one", "From tab two"]
     assert [text for role, text in chat_texts(first) if role == "user"] == users
+
+
+def test_long_conversation_opens_at_its_newest_messages_and_pages_back(store):
+    """A 100-message chat shows its newest page; earlier messages come a page at a time, on request."""
+    messages = [
+        Message(MessageRole.USER if i % 2 == 0 else MessageRole.ASSISTANT, f"message number {i}")
+        for i in range(100)
+    ]
+    long_chat = store.create("Long", messages)
+    at = new_app(c=long_chat.id)
+    shown = [text for _, text in chat_texts(at)]
+    assert shown == [f"message number {i}" for i in range(60, 100)]
+    at.button(key="show_earlier").click().run()
+    assert chat_texts(at)[0][1] == "message number 20"
+    at.button(key="show_earlier").click().run()
+    assert [text for _, text in chat_texts(at)] == [f"message number {i}" for i in range(100)]
+    assert not [b for b in at.button if b.key == "show_earlier"]
+
+
+def test_sidebar_lists_a_page_of_chats_and_searches_by_name(store):
+    """With many chats the sidebar shows the newest 30, more on request, and a name search finds any."""
+    for i in range(45):
+        store.create(f"Chat {i:02d}" + (" about rivers" if i == 3 else ""))
+    at = new_app()
+    assert sidebar_names(at) == [f"Chat {i:02d}" for i in range(44, 14, -1)]
+    at.sidebar.button(key="sidebar_more").click().run()
+    assert len(sidebar_names(at)) == 45
+    at.sidebar.text_input(key="conversation_search").set_value("RIVERS chat").run()
+    assert sidebar_names(at) == ["Chat 03 about rivers"]
+    at.sidebar.text_input(key="conversation_search").set_value("lakes").run()
+    assert sidebar_names(at) == []
+    assert any("No conversation name contains that" in c.value for c in at.sidebar.caption)

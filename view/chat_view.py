@@ -22,6 +22,9 @@ from utils.markdown import escape, for_display
 from view import session
 
 FRAME_SECONDS = 0.1
+# Messages drawn per page of a long conversation: a rerun then costs the same at 50 or 5,000 messages, and
+# the browser lays out only what is shown (measured in bench/page.py).
+PAGE_SIZE = 40
 CURSOR = " ▍"
 _AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:"}
 _STATUS_NOTES = {
@@ -63,8 +66,32 @@ def show_conversation(conversation: Conversation | None, welcome: bool = True) -
         st.markdown("### How can I help you today?")
         st.caption("Your chats are saved as you go. Open them again from the sidebar.")
         return
-    for message in conversation.messages:
+    messages = conversation.messages
+    shown = _shown_count(conversation.id)
+    hidden = max(0, len(messages) - shown)
+    if hidden:
+        st.button(
+            f"Show {min(PAGE_SIZE, hidden)} earlier messages ({hidden} not shown)",
+            icon=":material/expand_less:",
+            key="show_earlier",
+            type="tertiary",
+            on_click=_show_more,
+            args=(conversation.id,),
+        )
+    for message in messages[hidden:]:
         show_message(message)
+
+
+def _shown_count(conversation_id: str) -> int:
+    """How many of the newest messages this tab shows of the conversation (a page, unless asked)."""
+    shown = st.session_state.get("shown_messages")
+    if not shown or shown[0] != conversation_id:
+        return PAGE_SIZE
+    return shown[1]
+
+
+def _show_more(conversation_id: str) -> None:
+    st.session_state["shown_messages"] = (conversation_id, _shown_count(conversation_id) + PAGE_SIZE)
 
 
 def show_user_prompt(text: str) -> None:
