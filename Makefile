@@ -23,6 +23,9 @@ run: install
 test: install
 	$(PY) -m pytest
 
+bench: install
+	$(PY) -m bench
+
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -17,3 +17,4 @@ page = st.navigation(
 )
 sidebar.render()
 page.run()
+session.preload()  # after the first page is drawn, not before it

@@ -12,13 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from llama_index.core.base.llms.types import MessageRole
-
 from controller import agent
 from controller.chat import ChatSession
 from controller.providers import LOCAL, ProviderConfig
 from model.json_store import JsonConversationStore
-from model.message import Message
+from model.message import Message, Role
 from settings import CHAT_FORMAT
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
 
@@ -36,8 +34,8 @@ def main() -> None:
             history = []
             for turn in range(40):
                 history += [
-                    Message(MessageRole.USER, f"Turn {turn}: " + SENTENCE * 3),
-                    Message(MessageRole.ASSISTANT, SENTENCE * 3),
+                    Message(Role.USER, f"Turn {turn}: " + SENTENCE * 3),
+                    Message(Role.ASSISTANT, SENTENCE * 3),
                 ]
             chat = ChatSession(store, engine)
             chat.open(store.create("long", history).id)

@@ -15,12 +15,10 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from llama_index.core.base.llms.types import MessageRole
-
 from bench.stats import Figure, summarise, time_ms
 from model.conversation import Conversation
 from model.json_store import JsonConversationStore
-from model.message import Message, utc_now
+from model.message import Message, Role, utc_now
 
 SECTION = "2 store"
 MESSAGES = 50
@@ -54,7 +52,7 @@ def conversation(rng: random.Random, index: int, messages: int = MESSAGES) -> Co
     start = utc_now() - timedelta(days=rng.randint(0, 400), minutes=index)
     history = []
     for turn in range(messages):
-        role = MessageRole.USER if turn % 2 == 0 else MessageRole.ASSISTANT
+        role = Role.USER if turn % 2 == 0 else Role.ASSISTANT
         text = _text(rng, int(rng.lognormvariate(2.7, 0.8))) if turn % 2 == 0 else _answer(rng)
         history.append(Message(role, text, created_at=start + timedelta(seconds=30 * turn)))
     return Conversation(
@@ -94,7 +92,7 @@ def _measure(path: Path, count: int, repeats: int) -> list[Figure]:
 
     store = JsonConversationStore(path)
     ids = [s.id for s in store.list()]
-    reply = Message(MessageRole.ASSISTANT, _answer(rng))
+    reply = Message(Role.ASSISTANT, _answer(rng))
 
     targets = iter(rng.sample(ids, min(len(ids), repeats + 2)))
     save = time_ms(lambda: store.append(next(targets), reply), repeats)

@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 from queue import Empty
 
 from llama_index.agent.openai import OpenAIAgent
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
 from llama_index.core.memory import ChatMemoryBuffer
 
-from model.message import Message
+from model.message import Message, Role
 
 SYSTEM_PROMPT = (
     "You are bnaGPT, a helpful assistant. Answer clearly and concisely, in the language the user "
@@ -66,6 +67,16 @@ def stable_window(token_counts: Sequence[int], budget: int) -> int:
     return start
 
 
+def to_chat_message(message: Message) -> ChatMessage:
+    """A stored message in llama-index's form, for the agent's memory."""
+    return ChatMessage(role=MessageRole(message.role.value), content=message.content)
+
+
+def from_chat_message(message: ChatMessage) -> Message:
+    """A llama-index message as ours; a missing content (a tool call) becomes empty text."""
+    return Message(role=Role(message.role.value), content=message.content or "")
+
+
 def memory_token_limit(context_window: int, max_reply_tokens: int) -> int:
     """How many tokens of history fit beside the reply and the new message."""
     return max(256, context_window - max_reply_tokens - _PROMPT_RESERVE)
@@ -101,7 +112,7 @@ class Agent:
         fixed = self._count(SYSTEM_PROMPT) + self._count(text) + 2 * _MESSAGE_OVERHEAD
         while start < len(sizes) and sum(sizes[start:]) + fixed > self._room:
             start += 1
-        self._memory.set([m.to_chat_message() for m in history[start:]])
+        self._memory.set([to_chat_message(m) for m in history[start:]])
         response = self._agent.stream_chat(text)
         queue = response.queue
         while True:

@@ -10,17 +10,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
-from llama_index.core.base.llms.types import MessageRole
-
-from controller.agent import Agent
 from controller.provider_errors import translate
 from controller.providers import LOCAL, Connection, ProviderConfig, connect
 from errors import BnaGPTError, ProviderMisconfigured, StoreError
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
-from model.message import Message, MessageStatus
+from model.message import Message, MessageStatus, Role
 from utils.local_server import LocalEngine
+
+if TYPE_CHECKING:
+    from controller.agent import Agent
+
+
+def preload() -> None:
+    """Import the agent stack (llama-index, the OpenAI client): about 2 s, so the app does it in the
+    background after drawing the first page instead of before, and the first reply does not wait."""
+    import controller.agent
+    import controller.providers
+
+    controller.providers.preload()
+    del controller.agent
 
 
 class ChatSession:
@@ -83,7 +94,7 @@ class ChatSession:
     def send(self, text: str, config: ProviderConfig) -> Reply:
         """Save the user's message, then return the reply to stream."""
         self.settle()
-        message = Message(MessageRole.USER, text)
+        message = Message(Role.USER, text)
         if self.conversation_id is None:
             created = self.store.create(auto_name(text), [message], rename_if_taken=True)
             self.conversation_id = created.id
@@ -100,7 +111,7 @@ class ChatSession:
         if conversation is None or not conversation.messages:
             return False
         last = conversation.messages[-1]
-        return last.role == MessageRole.USER or last.status == MessageStatus.FAILED
+        return last.role == Role.USER or last.status == MessageStatus.FAILED
 
     def _agent_for(self, config: ProviderConfig) -> tuple[Agent, Connection, str | None]:
         notice = None
@@ -113,6 +124,8 @@ class ChatSession:
             if self._connection is not None:
                 self._connection.close()  # another provider or engine port: free its connections
             self._connection = connect(config)
+            from controller.agent import Agent  # loaded in the background by preload(), usually
+
             self._agent = Agent(
                 self._connection.llm,
                 config.context_window,
@@ -126,7 +139,7 @@ class ChatSession:
 def _turn(messages: Sequence[Message]) -> tuple[list[Message], str]:
     """The history before the last user message (failed replies left out), and that message."""
     for index in range(len(messages) - 1, -1, -1):
-        if messages[index].role == MessageRole.USER:
+        if messages[index].role == Role.USER:
             history = [m for m in messages[:index] if m.status != MessageStatus.FAILED]
             return history, messages[index].content
     raise ProviderMisconfigured("There is no message to answer: type one first.")
@@ -201,8 +214,6 @@ class Reply:
         if not text.strip() and status != MessageStatus.COMPLETE:
             return  # nothing arrived: the user's message stays unanswered, with a Retry
         try:
-            self._session.store.append(
-                self._conversation_id, Message(MessageRole.ASSISTANT, text, status=status)
-            )
+            self._session.store.append(self._conversation_id, Message(Role.ASSISTANT, text, status=status))
         except StoreError as error:  # deleted in another tab, say: the text is still shown
             self.error = error

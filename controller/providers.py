@@ -10,15 +10,16 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import httpx
-from llama_index.core.llms import LLM
-from llama_index.core.utils import get_tokenizer
-from llama_index.llms.groq import Groq
-from llama_index.llms.openai_like import OpenAILike
 
-from controller.transport import StoppableTransport
 from errors import ProviderMisconfigured
+
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
+
+    from controller.transport import StoppableTransport
 
 LOCAL, GROQ, OPENAI = "local", "groq", "openai"
 
@@ -69,7 +70,19 @@ def _common(config: ProviderConfig, http_client: httpx.Client) -> dict:
     }
 
 
+def preload() -> None:
+    """Import the LLM classes (llama-index, the OpenAI client) ahead of the first reply."""
+    import llama_index.llms.groq
+    import llama_index.llms.openai_like
+
+    import controller.transport
+
+    del llama_index, controller
+
+
 def _openai_like(config: ProviderConfig, http_client: httpx.Client, api_key: str) -> LLM:
+    from llama_index.llms.openai_like import OpenAILike
+
     return OpenAILike(
         api_base=config.base_url,
         api_key=api_key,
@@ -88,6 +101,8 @@ def _build_groq(config: ProviderConfig, http_client: httpx.Client) -> LLM:
         raise ProviderMisconfigured(
             "Groq needs an API key: set GROQ_API_KEY in the environment or .env, or type it in the sidebar."
         )
+    from llama_index.llms.groq import Groq
+
     return Groq(api_key=config.api_key, **_common(config, http_client))
 
 
@@ -143,6 +158,8 @@ class Connection:
 
 def connect(config: ProviderConfig) -> Connection:
     """Build the LLM for a provider configuration."""
+    from controller.transport import StoppableTransport
+
     transport = StoppableTransport(mend_null_content=config.kind == LOCAL)
     http_client = httpx.Client(transport=transport, timeout=config.timeout)
     llm = provider(config.kind).build(config, http_client)
@@ -169,5 +186,7 @@ def _engine_token_counter(http_client: httpx.Client, base_url: str) -> Callable[
 
 def _estimated_token_counter() -> Callable[[str], int]:
     """Remote servers offer no tokenizer: tiktoken's count with a margin for other vocabularies."""
+    from llama_index.core.utils import get_tokenizer
+
     tokenize = get_tokenizer()
     return lambda text: math.ceil(len(tokenize(text)) * 1.15)

@@ -1,4 +1,4 @@
-"""One chat message, and its two other shapes: llama-index `ChatMessage` and the JSON store's dict."""
+"""One chat message, and its JSON form; `controller/agent.py` converts it for llama-index."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
-# Roles a stored conversation may hold; tool traffic lives only in the agent's memory.
-STORED_ROLES = (MessageRole.USER, MessageRole.ASSISTANT, MessageRole.SYSTEM)
+class Role(StrEnum):
+    """Who wrote a message; the values are the OpenAI protocol's (and llama-index's) role names.
+
+    Tool traffic lives only in the agent's memory, so a stored conversation holds these three.
+    """
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
 
 
 def utc_now() -> datetime:
@@ -31,19 +37,10 @@ class MessageStatus(StrEnum):
 class Message:
     """A message of a conversation as the user saw it."""
 
-    role: MessageRole
+    role: Role
     content: str
     created_at: datetime = field(default_factory=utc_now)
     status: MessageStatus = MessageStatus.COMPLETE
-
-    def to_chat_message(self) -> ChatMessage:
-        """The llama-index form, for the agent's memory."""
-        return ChatMessage(role=self.role, content=self.content)
-
-    @classmethod
-    def from_chat_message(cls, message: ChatMessage) -> Message:
-        """Build from a llama-index message; a missing content becomes empty text."""
-        return cls(role=MessageRole(message.role), content=message.content or "")
 
     def to_dict(self) -> dict[str, str]:
         """The JSON form: `role` and `content` first, so article-era readers still understand it."""
@@ -62,11 +59,9 @@ class Message:
         if not isinstance(data, Mapping):
             raise ValueError(f"a message must be an object, not {type(data).__name__}")
         try:
-            role = MessageRole(data.get("role"))
+            role = Role(data.get("role"))
         except ValueError:
-            raise ValueError(f"unknown message role {data.get('role')!r}") from None
-        if role not in STORED_ROLES:
-            raise ValueError(f"message role {role.value!r} cannot be stored")
+            raise ValueError(f"message role {data.get('role')!r} cannot be stored") from None
         content = data.get("content", "")
         if content is None:
             content = ""

@@ -4,10 +4,8 @@ import sys
 import threading
 from pathlib import Path
 
-from llama_index.core.base.llms.types import MessageRole
-
 from model.json_store import JsonConversationStore
-from model.message import Message
+from model.message import Message, Role
 
 
 def append_many(path: str, conversation_id: str, worker: int, threads: int, saves: int) -> None:
@@ -16,7 +14,7 @@ def append_many(path: str, conversation_id: str, worker: int, threads: int, save
     def run(thread: int) -> None:
         store = JsonConversationStore(Path(path), lock_timeout=120)
         for i in range(saves):
-            store.append(conversation_id, Message(MessageRole.USER, f"{worker}-{thread}-{i}"))
+            store.append(conversation_id, Message(Role.USER, f"{worker}-{thread}-{i}"))
 
     pool = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
     for thread in pool:
@@ -31,5 +29,5 @@ if __name__ == "__main__":
     conversation_id = sys.argv[2]
     i = 0
     while True:
-        store.append(conversation_id, Message(MessageRole.ASSISTANT, f"{i} " + "x" * 20000))
+        store.append(conversation_id, Message(Role.ASSISTANT, f"{i} " + "x" * 20000))
         i += 1

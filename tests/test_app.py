@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from llama_index.core.base.llms.types import MessageRole
 from streamlit.testing.v1 import AppTest
 
-from model.message import Message
+from model.message import Message, Role
 from tests.conftest import PROJECT, Scripted, read_conversation, read_document, stored_messages
 
 pytestmark = pytest.mark.engine
@@ -81,12 +80,12 @@ def test_second_message_continues_the_same_conversation(data_file):
 
 def test_open_from_sidebar_and_from_the_address(store):
     """Clicking a saved chat shows its messages; a reload with ?c= reopens it."""
-    other = store.create("Other", [Message(MessageRole.USER, "unrelated")])
+    other = store.create("Other", [Message(Role.USER, "unrelated")])
     wanted = store.create(
         "Recipes",
         [
-            Message(MessageRole.USER, "How do I make pão de queijo?"),
-            Message(MessageRole.ASSISTANT, "With cheese."),
+            Message(Role.USER, "How do I make pão de queijo?"),
+            Message(Role.ASSISTANT, "With cheese."),
         ],
     )
     at = new_app()
@@ -100,7 +99,7 @@ def test_open_from_sidebar_and_from_the_address(store):
 
 def test_rename_from_sidebar(store, data_file):
     """Rename through the sidebar form; a taken name is refused and nothing changes."""
-    chat = store.create("Old name", [Message(MessageRole.USER, "hi")])
+    chat = store.create("Old name", [Message(Role.USER, "hi")])
     store.create("Taken")
     at = new_app()
     at.sidebar.button(key=f"rename_{chat.id}").click().run()
@@ -118,7 +117,7 @@ def test_rename_from_sidebar(store, data_file):
 
 def test_delete_asks_first(store, data_file):
     """Delete needs a confirmation; Cancel keeps the conversation."""
-    doomed = store.create("Doomed", [Message(MessageRole.USER, "bye")])
+    doomed = store.create("Doomed", [Message(Role.USER, "bye")])
     at = new_app(c=doomed.id)
     at.sidebar.button(key=f"delete_{doomed.id}").click().run()
     at.sidebar.button(key=f"cancel_delete_{doomed.id}").click().run()
@@ -135,7 +134,7 @@ def test_delete_asks_first(store, data_file):
 
 def test_save_as_copies_the_chat_under_a_new_name(store, data_file):
     """Save as keeps the original and writes a copy under the typed name; a taken name is refused."""
-    original = store.create("Draft", [Message(MessageRole.USER, "keep me")])
+    original = store.create("Draft", [Message(Role.USER, "keep me")])
     at = new_app(c=original.id)
     at.text_input(key="save_as_name").set_value("Draft")
     at.button[[b.label for b in at.button].index("Save")].click().run()
@@ -269,8 +268,7 @@ def test_two_tabs_on_one_chat_lose_nothing(data_file):
 def test_long_conversation_opens_at_its_newest_messages_and_pages_back(store):
     """A 100-message chat shows its newest page; earlier messages come a page at a time, on request."""
     messages = [
-        Message(MessageRole.USER if i % 2 == 0 else MessageRole.ASSISTANT, f"message number {i}")
-        for i in range(100)
+        Message(Role.USER if i % 2 == 0 else Role.ASSISTANT, f"message number {i}") for i in range(100)
     ]
     long_chat = store.create("Long", messages)
     at = new_app(c=long_chat.id)

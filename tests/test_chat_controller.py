@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.llms.types import ChatMessage
 
 from controller.chat import ChatSession
 from controller.providers import OPENAI, ProviderConfig, connect
@@ -28,7 +28,7 @@ from errors import (
     StreamInterrupted,
 )
 from model.json_store import JsonConversationStore
-from model.message import Message, MessageStatus
+from model.message import Message, MessageStatus, Role
 from settings import CHAT_FORMAT
 from tests.conftest import Scripted, stored_messages, wait_until
 from utils.local_server import LocalEngine, bundled_model_path, free_port
@@ -84,9 +84,9 @@ def test_memory_rebuilt_from_a_loaded_conversation_reaches_the_model(store, reco
     saved = store.create(
         "Ana's chat",
         [
-            Message(MessageRole.USER, "My name is Ana and I live in Porto."),
-            Message(MessageRole.ASSISTANT, "Nice to meet you, Ana!"),
-            Message(MessageRole.ASSISTANT, "half an answ", status=MessageStatus.FAILED),
+            Message(Role.USER, "My name is Ana and I live in Porto."),
+            Message(Role.ASSISTANT, "Nice to meet you, Ana!"),
+            Message(Role.ASSISTANT, "half an answ", status=MessageStatus.FAILED),
         ],
     )
     chat = ChatSession(store)  # a new browser session
@@ -270,8 +270,8 @@ def test_long_chat_keeps_being_answered(store, data_file, engine, local_config):
     history = []
     for turn in range(40):
         history += [
-            Message(MessageRole.USER, f"Vez {turn}: " + sentence * 3),
-            Message(MessageRole.ASSISTANT, sentence * 3),
+            Message(Role.USER, f"Vez {turn}: " + sentence * 3),
+            Message(Role.ASSISTANT, sentence * 3),
         ]
     long_chat = store.create("Longa", history)
     chat = ChatSession(store, engine)

@@ -11,29 +11,28 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from llama_index.core.base.llms.types import MessageRole
 
 from errors import ConversationNotFound, InvalidName, NameTaken, StoreError, UnsupportedDataFile
 from model.conversation import MAX_NAME_LENGTH, Conversation
 from model.json_store import JsonConversationStore
-from model.message import Message, MessageStatus
+from model.message import Message, MessageStatus, Role
 from tests import store_worker
 from tests.conftest import PROJECT, read_conversation, read_document, wait_until
 
 
 def user(text: str) -> Message:
-    return Message(MessageRole.USER, text)
+    return Message(Role.USER, text)
 
 
 def test_round_trip(store, data_file):
     """What is saved is what is loaded, through a new store object reading the file."""
     created = store.create("Trip", [user("hello")])
-    store.append(created.id, Message(MessageRole.ASSISTANT, "partial", status=MessageStatus.STOPPED))
+    store.append(created.id, Message(Role.ASSISTANT, "partial", status=MessageStatus.STOPPED))
     loaded = JsonConversationStore(data_file).get(created.id)
     assert loaded.name == "Trip"
     assert [(m.role, m.content, m.status) for m in loaded.messages] == [
-        (MessageRole.USER, "hello", MessageStatus.COMPLETE),
-        (MessageRole.ASSISTANT, "partial", MessageStatus.STOPPED),
+        (Role.USER, "hello", MessageStatus.COMPLETE),
+        (Role.ASSISTANT, "partial", MessageStatus.STOPPED),
     ]
     assert loaded.messages[0].created_at == created.messages[0].created_at
 
@@ -133,7 +132,7 @@ def test_article_format_file_is_read_then_converted_with_a_backup(data_file):
     assert [m.content for m in store.get(names["Receitas"].id).messages] == ["Oi", "Olá!"]
     assert data_file.read_bytes() == raw  # reading never rewrites
 
-    store.append(names["Viagem"].id, Message(MessageRole.ASSISTANT, "Sim!"))
+    store.append(names["Viagem"].id, Message(Role.ASSISTANT, "Sim!"))
     backup = data_file.with_name("conversations.json.article-backup")
     assert backup.read_bytes() == raw
     document = read_document(data_file)
@@ -276,7 +275,7 @@ def test_version_1_file_is_split_with_a_backup(data_file):
     store = JsonConversationStore(data_file)
     assert [(s.name, s.message_count) for s in store.list()] == [("Old chat", 1)]
     assert data_file.read_bytes() == raw
-    store.append("a" * 32, Message(MessageRole.ASSISTANT, "Yes."))
+    store.append("a" * 32, Message(Role.ASSISTANT, "Yes."))
     assert data_file.with_name("conversations.json.v1-backup").read_bytes() == raw
     assert [m["content"] for m in read_conversation(data_file, "a" * 32)["messages"]] == [
         "still here?",

@@ -12,12 +12,11 @@ import time
 from collections.abc import Iterable, Iterator
 
 import streamlit as st
-from llama_index.core.base.llms.types import MessageRole
 
 from controller.chat import Reply
 from errors import BnaGPTError
 from model.conversation import Conversation
-from model.message import Message, MessageStatus
+from model.message import Message, MessageStatus, Role
 from utils.markdown import escape, for_display
 from view import session
 
@@ -96,7 +95,7 @@ def _show_more(conversation_id: str) -> None:
 
 def show_user_prompt(text: str) -> None:
     """The message the user just sent, before it is read back from the store."""
-    show_message(Message(MessageRole.USER, text))
+    show_message(Message(Role.USER, text))
 
 
 def stream_reply(reply: Reply) -> None:

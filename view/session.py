@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from controller.chat import ChatSession
+from controller.chat import preload as preload_agent
 from controller.providers import GROQ, KINDS, LOCAL, OPENAI, PROVIDERS, ProviderConfig, provider
 from errors import BnaGPTError
 from model.json_store import JsonConversationStore
@@ -38,6 +39,18 @@ def local_engine(model_path: str, context_size: int, chat_format: str | None) ->
 
     threading.Thread(target=warm_up, name="bnagpt-engine-warm-up", daemon=True).start()
     return engine
+
+
+@st.cache_resource(show_spinner=False)
+def _agent_stack_loader() -> threading.Thread:
+    thread = threading.Thread(target=preload_agent, name="bnagpt-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def preload() -> None:
+    """Load the agent stack in the background, once per app process, so the first reply need not."""
+    _agent_stack_loader()
 
 
 def local_model_path(settings: Settings) -> Path | None:
