@@ -123,7 +123,10 @@ class ChatSession:
         if self._connection is None or self._connection.config != config:
             if self._connection is not None:
                 self._connection.close()  # another provider or engine port: free its connections
-            self._connection = connect(config)
+            # The local model's own tokenizer: tiktoken counts 25 % fewer tokens than SmolLM2 in
+            # Portuguese (bench/tokenizer_gap.py), enough to overflow a 2,048-token window.
+            count = self.engine.count_tokens if config.kind == LOCAL and self.engine else None
+            self._connection = connect(config, count)
             from controller.agent import Agent  # loaded in the background by preload(), usually
 
             self._agent = Agent(

@@ -6,7 +6,6 @@ whose transport (`controller/transport.py`) lets a reply be stopped and smooths 
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -156,32 +155,16 @@ class Connection:
         self.transport.close()
 
 
-def connect(config: ProviderConfig) -> Connection:
-    """Build the LLM for a provider configuration."""
+def connect(config: ProviderConfig, count_tokens: Callable[[str], int] | None = None) -> Connection:
+    """Build the LLM for a provider configuration; `count_tokens` is the model's own tokenizer if known
+    (the local engine's), else tiktoken's count with a margin."""
     from controller.transport import StoppableTransport
 
     transport = StoppableTransport(mend_null_content=config.kind == LOCAL)
     http_client = httpx.Client(transport=transport, timeout=config.timeout)
     llm = provider(config.kind).build(config, http_client)
-    if config.kind == LOCAL:
-        count = _engine_token_counter(http_client, config.base_url)
-    else:
-        count = _estimated_token_counter()
+    count = count_tokens or _estimated_token_counter()
     return Connection(config=config, llm=llm, transport=transport, count_tokens=count)
-
-
-def _engine_token_counter(http_client: httpx.Client, base_url: str) -> Callable[[str], int]:
-    """Count tokens with the engine's own tokenizer: tiktoken counts 25 % fewer than SmolLM2 in
-    Portuguese (bench/tokenizer_gap.py), enough to overflow a 2,048-token window."""
-    url = base_url.removesuffix("/v1") + "/extras/tokenize/count"
-
-    @functools.lru_cache(maxsize=1024)
-    def count(text: str) -> int:
-        response = http_client.post(url, json={"input": text})
-        response.raise_for_status()
-        return int(response.json()["count"])
-
-    return count
 
 
 def _estimated_token_counter() -> Callable[[str], int]:

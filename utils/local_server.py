@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import importlib.util
 import signal
 import socket
@@ -23,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -94,6 +96,9 @@ class LocalEngine:
         self.log_path: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._vocabulary: Any = None
+        self._vocabulary_lock = threading.Lock()
+        self.count_tokens = functools.lru_cache(maxsize=4096)(self._count_tokens)
         atexit.register(self.stop)
 
     @property
@@ -124,6 +129,18 @@ class LocalEngine:
                 )
             self._start()
             return notice
+
+    def _count_tokens(self, text: str) -> int:
+        """Tokens in `text` by the model's own tokenizer, read in-process from the GGUF file (its vocabulary
+        only, ~18 MB): 0.1 ms a text, against 2 ms for asking the engine over HTTP before every turn."""
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                import llama_cpp
+
+                self._vocabulary = llama_cpp.Llama(
+                    model_path=str(self.model_path), vocab_only=True, verbose=False, n_ctx=16, n_batch=16
+                )
+            return len(self._vocabulary.tokenize(text.encode("utf-8"), special=True))
 
     def status(self) -> EngineStatus:
         """Current state, checked now."""

@@ -36,6 +36,7 @@ def local_engine(model_path: str, context_size: int, chat_format: str | None) ->
         # If it fails, the first reply starts it again and shows the user why.
         with contextlib.suppress(BnaGPTError):
             engine.ensure_running()
+            engine.count_tokens("")  # loads the tokenizer too
 
     threading.Thread(target=warm_up, name="bnagpt-engine-warm-up", daemon=True).start()
     return engine
