@@ -35,6 +35,7 @@ class Settings:
     local_model_path: Path | None
     local_chat_format: str | None
     local_context_size: int
+    local_threads: int | None
     max_reply_tokens: int
     temperature: float
     request_timeout: float
@@ -83,6 +84,7 @@ def load_settings() -> Settings:
         # from the GGUF file unless told otherwise.
         local_chat_format=_text("BNAGPT_LOCAL_CHAT_FORMAT") or (None if local_model else CHAT_FORMAT),
         local_context_size=int(_number("BNAGPT_LOCAL_CONTEXT", 2048, int)),
+        local_threads=int(_number("BNAGPT_LOCAL_THREADS", 0, int)) or None,
         max_reply_tokens=int(_number("BNAGPT_MAX_TOKENS", 512, int)),
         temperature=_number("BNAGPT_TEMPERATURE", 0.7),
         request_timeout=_number("BNAGPT_TIMEOUT", 60.0),

@@ -59,7 +59,7 @@ class App:
             **os.environ,
             "BNAGPT_DATA_DIR": str(data_dir),
             "BNAGPT_PROVIDER": "local",
-            "BNAGPT_MAX_TOKENS": "64",
+            "BNAGPT_MAX_TOKENS": os.environ.get("BNAGPT_MAX_TOKENS", "64"),
             "BNAGPT_TEMPERATURE": "0",
         }
         command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port)]

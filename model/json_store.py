@@ -9,8 +9,9 @@ same at 10 or 10,000 conversations. Reads are cached and a file is parsed again 
 (inode, size and modification time), so a rerun that changed nothing costs a `stat`.
 
 - Every write holds a cross-process `filelock` on `conversations.json.lock`, re-reads what it changes from
-  disk, and ends with atomic replaces (temp file, fsync, `os.replace`): a reader sees an old file or a new
-  one, never half of one.
+  disk, and ends with atomic replaces (temp file, `os.replace`): a reader sees an old file or a new one,
+  never half of one. Conversation files are also flushed to disk (fsync) before a save returns; the index,
+  which can be rebuilt from them, is not.
 - Conversation files are the record; the index can be rebuilt from them. Writes keep it so: a
   conversation's file is written before the index on create and save, removed before it on delete, and a
   store reconciles the two when it first reads them (a crash between the two writes loses nothing).
@@ -306,7 +307,8 @@ class JsonConversationStore(ConversationStore):
         body = ",\n".join(text for _, text in lines.values())
         head = f'{{"format": "{FORMAT}", "version": {VERSION}, "conversations": {{'
         raw = (head + ("\n" + body + "\n" if body else "") + "}}\n").encode("utf-8")
-        _atomic_write(self._path, raw, self._path.parent)
+        # The index is not flushed to disk: it can be rebuilt from the conversation files, which are.
+        _atomic_write(self._path, raw, self._path.parent, durable=False)
         self._set_summaries(summaries, _signature(self._path))
         self._raw_index = raw
 
@@ -576,20 +578,27 @@ def _read(path: Path) -> bytes:
         return f.read()
 
 
-def _atomic_write(path: Path, data: bytes, temp_folder: Path) -> None:
-    """Replace `path` with `data` so that a crash leaves the old file or the new one, never a mix."""
+def _atomic_write(path: Path, data: bytes, temp_folder: Path, durable: bool = True) -> None:
+    """Replace `path` with `data` so that a crash leaves the old file or the new one, never a mix.
+
+    `durable` also flushes it to disk before returning (fsync of the file and its folder), so that it
+    survives a power cut, not just a crash of the app.
+    """
     # Temp files go in the data folder itself (small, unlike the conversations folder), where every write
     # looks for ones a killed writer left; os.replace across folders of one file system is still atomic.
     fd, tmp = tempfile.mkstemp(dir=temp_folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

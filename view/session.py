@@ -28,9 +28,11 @@ OPENAI_CONTEXT = 8192
 
 
 @st.cache_resource(show_spinner=False)
-def local_engine(model_path: str, context_size: int, chat_format: str | None) -> LocalEngine:
+def local_engine(
+    model_path: str, context_size: int, chat_format: str | None, threads: int | None
+) -> LocalEngine:
     """The app process's local engine, warmed up in the background so the first reply is quick."""
-    engine = LocalEngine(Path(model_path), context_size, chat_format)
+    engine = LocalEngine(Path(model_path), context_size, chat_format, threads=threads)
 
     def warm_up() -> None:
         # If it fails, the first reply starts it again and shows the user why.
@@ -108,7 +110,9 @@ def engine() -> LocalEngine | None:
         model = local_model_path(settings())
         if model is not None:
             s = settings()
-            session.engine = local_engine(str(model), s.local_context_size, s.local_chat_format)
+            session.engine = local_engine(
+                str(model), s.local_context_size, s.local_chat_format, s.local_threads
+            )
     return session.engine
 
 
