@@ -108,7 +108,8 @@ def main() -> None:
     about = machine()
     figures = run(sections, args.quick)
     print()
-    print(f"{about['cpu']}, {about['cores']} cores, Python {about['python']}, commit {about['commit']}")
+    heading = f"{about['cpu']}, {about['cores']} cores, Python {about['python']}, commit {about['commit']}"
+    print(heading)
     print(table(figures))
     RESULTS.mkdir(exist_ok=True)
     document = {
@@ -121,7 +122,8 @@ def main() -> None:
         (RESULTS / name).write_text(
             json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-    print(f"\nWritten to {RESULTS / (stamp + '.json')}")
+    (RESULTS / "latest.md").write_text(f"{heading}, {about['date']}\n\n{table(figures)}\n", encoding="utf-8")
+    print(f"\nWritten to {RESULTS / (stamp + '.json')} and {RESULTS / 'latest.md'}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""How much history the agent sends: all of it while it fits, then a window whose start rarely moves."""
+"""How much history the agent sends, and how it is counted: all of it while it fits, then a window whose start
+rarely moves."""
 
+import httpx
 import pytest
 
 from controller.agent import stable_window
@@ -29,3 +31,12 @@ def test_start_stays_put_while_the_chat_grows():
         starts.append(stable_window(sizes, 100))
         sizes.append(20)
     assert starts == [2, 2, 2, 2, 5, 5, 5, 5, 9]
+
+
+@pytest.mark.engine
+def test_in_process_token_count_matches_the_engine(engine):
+    """The history budget counts with the model's vocabulary in-process; it must agree with the engine."""
+    url = engine.base_url.removesuffix("/v1") + "/extras/tokenize/count"
+    for text in ("Hello there!", "Conversamos sobre pão de queijo e açaí. 🌍", "", "<|im_start|>user\nhi"):
+        expected = httpx.post(url, json={"input": text}, timeout=30).json()["count"]
+        assert engine.count_tokens(text) == expected
