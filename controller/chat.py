@@ -24,16 +24,6 @@ if TYPE_CHECKING:
     from controller.agent import Agent
 
 
-def preload() -> None:
-    """Import the agent stack (llama-index, the OpenAI client): about 2 s, so the app does it in the
-    background after drawing the first page instead of before, and the first reply does not wait."""
-    import controller.agent
-    import controller.providers
-
-    controller.providers.preload()
-    del controller.agent
-
-
 class ChatSession:
     """One browser session's chat controller; never shared between sessions."""
 
@@ -126,8 +116,8 @@ class ChatSession:
             # The local model's own tokenizer: tiktoken counts 25 % fewer tokens than SmolLM2 in
             # Portuguese (bench/tokenizer_gap.py), enough to overflow a 2,048-token window.
             count = self.engine.count_tokens if config.kind == LOCAL and self.engine else None
-            self._connection = connect(config, count)
-            from controller.agent import Agent  # loaded in the background by preload(), usually
+            self._connection = connect(config, count)  # loads the agent stack if not yet loaded
+            from controller.agent import Agent
 
             self._agent = Agent(
                 self._connection.llm,

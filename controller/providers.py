@@ -7,6 +7,7 @@ whose transport (`controller/transport.py`) lets a reply be stopped and smooths 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -69,14 +70,24 @@ def _common(config: ProviderConfig, http_client: httpx.Client) -> dict:
     }
 
 
+_LOADING = threading.Lock()
+
+
 def preload() -> None:
-    """Import the LLM classes (llama-index, the OpenAI client) ahead of the first reply."""
-    import llama_index.llms.groq
-    import llama_index.llms.openai_like
+    """Import the agent stack (llama-index, the OpenAI client, our agent and transport): about 2 s, so the
+    app does it in the background after drawing its first page, and the first reply need not wait.
 
-    import controller.transport
+    Every import of the stack goes through here, one thread at a time: two threads importing packages with
+    circular imports (llama-index has some) at once can see each other's half-initialised modules.
+    """
+    with _LOADING:
+        import llama_index.llms.groq
+        import llama_index.llms.openai_like
 
-    del llama_index, controller
+        import controller.agent
+        import controller.transport
+
+        del llama_index, controller
 
 
 def _openai_like(config: ProviderConfig, http_client: httpx.Client, api_key: str) -> LLM:
@@ -158,6 +169,7 @@ class Connection:
 def connect(config: ProviderConfig, count_tokens: Callable[[str], int] | None = None) -> Connection:
     """Build the LLM for a provider configuration; `count_tokens` is the model's own tokenizer if known
     (the local engine's), else tiktoken's count with a margin."""
+    preload()  # waits for the background import if it is still running
     from controller.transport import StoppableTransport
 
     transport = StoppableTransport(mend_null_content=config.kind == LOCAL)

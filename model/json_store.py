@@ -24,17 +24,19 @@ same at 10 or 10,000 conversations. Reads are cached and a file is parsed again 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 
@@ -54,6 +56,19 @@ _CACHED_CONVERSATIONS = 16
 _TEMP_PREFIX, _TEMP_SUFFIX = ".bnagpt-", ".tmp"
 
 Signature = tuple[int, int, int]
+T = TypeVar("T")
+
+
+def _one_at_a_time(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a public method holding the store's own lock: its caches are shared by the threads of a tab
+    (a stopped reply still saving while the next page run reads)."""
+
+    @functools.wraps(method)
+    def locked(self: JsonConversationStore, *args: Any, **kwargs: Any) -> T:
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 class _Unreadable(Exception):
@@ -74,6 +89,7 @@ class JsonConversationStore(ConversationStore):
         self._legacy: tuple[dict[str, Conversation], str] | None = None
         self._reconciled = False
         self._conversations: dict[str, tuple[Signature, Conversation]] = {}
+        self._mutex = threading.RLock()
         self._raw_index: bytes | None = None  # the index as last read or written, to skip re-parsing it
         self._lines: dict[str, tuple[ConversationSummary, str]] = {}  # each summary's line in the index
 
@@ -87,6 +103,7 @@ class JsonConversationStore(ConversationStore):
         """Where the conversation files are."""
         return self._folder
 
+    @_one_at_a_time
     def set_aside_files(self) -> list[Path]:
         """Unreadable index and conversation files, moved aside untouched."""
         found = sorted(self._path.parent.glob(f"{self._path.name}.corrupt-*"))
@@ -94,6 +111,7 @@ class JsonConversationStore(ConversationStore):
 
     # -- reading ---------------------------------------------------------------------------------
 
+    @_one_at_a_time
     def list(self) -> list[ConversationSummary]:
         """All conversations, most recently updated first."""
         summaries = self._index()
@@ -101,6 +119,7 @@ class JsonConversationStore(ConversationStore):
             self._listed = sorted(summaries.values(), key=lambda s: s.updated_at, reverse=True)
         return list(self._listed)
 
+    @_one_at_a_time
     def get(self, conversation_id: str) -> Conversation:
         """One conversation with its messages."""
         if not _ID.fullmatch(conversation_id):
@@ -131,6 +150,7 @@ class JsonConversationStore(ConversationStore):
 
     # -- writing ---------------------------------------------------------------------------------
 
+    @_one_at_a_time
     def create(
         self, name: str, messages: Sequence[Message] = (), *, rename_if_taken: bool = False
     ) -> Conversation:
@@ -148,6 +168,7 @@ class JsonConversationStore(ConversationStore):
             summaries[conversation.id] = conversation.summary()
         return _copy(conversation)
 
+    @_one_at_a_time
     def add_many(self, conversations: Sequence[Conversation]) -> list[Conversation]:
         """Store copies under new ids and free names, with one write of the index for all of them."""
         added = []
@@ -167,6 +188,7 @@ class JsonConversationStore(ConversationStore):
                 added.append(_copy(conversation))
         return added
 
+    @_one_at_a_time
     def append(self, conversation_id: str, *messages: Message) -> None:
         """Add messages at the end of a conversation."""
         with self._writing() as summaries:
@@ -176,6 +198,7 @@ class JsonConversationStore(ConversationStore):
             self._write_conversation(conversation)
             summaries[conversation_id] = conversation.summary()
 
+    @_one_at_a_time
     def rename(self, conversation_id: str, name: str) -> str:
         """Rename, refusing a name another conversation has."""
         name = clean_name(name)
@@ -188,6 +211,7 @@ class JsonConversationStore(ConversationStore):
             summaries[conversation_id] = conversation.summary()
         return name
 
+    @_one_at_a_time
     def delete(self, conversation_id: str) -> None:
         """Remove a conversation."""
         with self._writing() as summaries:

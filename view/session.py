@@ -13,8 +13,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from controller import providers
 from controller.chat import ChatSession
-from controller.chat import preload as preload_agent
 from controller.providers import GROQ, KINDS, LOCAL, OPENAI, PROVIDERS, ProviderConfig, provider
 from errors import BnaGPTError
 from model.json_store import JsonConversationStore
@@ -46,7 +46,7 @@ def local_engine(
 
 @st.cache_resource(show_spinner=False)
 def _agent_stack_loader() -> threading.Thread:
-    thread = threading.Thread(target=preload_agent, name="bnagpt-preload", daemon=True)
+    thread = threading.Thread(target=providers.preload, name="bnagpt-preload", daemon=True)
     thread.start()
     return thread
 
