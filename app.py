@@ -12,9 +12,10 @@ session.init()
 page = st.navigation(
     [
         st.Page("pages/chat_page.py", title="Chat", icon=":material/chat:", url_path="chat", default=True),
+        st.Page("pages/library_page.py", title="Library", icon=":material/folder_open:", url_path="library"),
         st.Page("pages/settings_page.py", title="Settings", icon=":material/settings:", url_path="settings"),
     ]
 )
 sidebar.render()
 page.run()
-session.preload()  # after the first page is drawn, not before it
+session.after_page()

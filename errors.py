@@ -70,3 +70,7 @@ class NameTaken(StoreError):
 
 class UnsupportedDataFile(StoreError):
     """The data file was written by a newer bnaGPT; it is left untouched."""
+
+
+class ImportRefused(BnaGPTError):
+    """A file to import was not read (wrong kind, too big, malformed); nothing was changed."""

@@ -36,6 +36,7 @@ class Settings:
     local_chat_format: str | None
     local_context_size: int
     local_threads: int | None
+    backups_kept: int
     max_reply_tokens: int
     temperature: float
     request_timeout: float
@@ -44,6 +45,11 @@ class Settings:
     def conversations_file(self) -> Path:
         """The conversations data file."""
         return self.data_dir / "conversations.json"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where the daily backups go."""
+        return self.data_dir / "backups"
 
 
 def _text(name: str, default: str = "") -> str:
@@ -85,6 +91,7 @@ def load_settings() -> Settings:
         local_chat_format=_text("BNAGPT_LOCAL_CHAT_FORMAT") or (None if local_model else CHAT_FORMAT),
         local_context_size=int(_number("BNAGPT_LOCAL_CONTEXT", 2048, int)),
         local_threads=int(_number("BNAGPT_LOCAL_THREADS", 0, int)) or None,
+        backups_kept=max(0, int(_number("BNAGPT_BACKUPS", 7, int))),
         max_reply_tokens=int(_number("BNAGPT_MAX_TOKENS", 512, int)),
         temperature=_number("BNAGPT_TEMPERATURE", 0.7),
         request_timeout=_number("BNAGPT_TIMEOUT", 60.0),

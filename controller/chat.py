@@ -17,7 +17,7 @@ from controller.providers import LOCAL, Connection, ProviderConfig, connect
 from errors import BnaGPTError, ProviderMisconfigured, StoreError
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
-from model.message import Message, MessageStatus, Role
+from model.message import Message, MessageStatus, Role, utc_now
 from utils.local_server import LocalEngine
 
 if TYPE_CHECKING:
@@ -74,10 +74,20 @@ class ChatSession:
         return self.store.rename(conversation_id, name)
 
     def delete(self, conversation_id: str) -> None:
-        """Delete a conversation; if it is the open one, start a new chat."""
+        """Delete a conversation for good; if it is the open one, start a new chat."""
         self.store.delete(conversation_id)
         if conversation_id == self.conversation_id:
             self.new()
+
+    def trash(self, conversation_id: str) -> None:
+        """Move a conversation to the trash (unpinned); if it is the open one, start a new chat."""
+        self.store.place(conversation_id, trashed_at=utc_now(), pinned=False)
+        if conversation_id == self.conversation_id:
+            self.new()
+
+    def restore(self, conversation_id: str) -> None:
+        """Take a conversation out of the trash."""
+        self.store.place(conversation_id, trashed_at=None)
 
     # -- replies ---------------------------------------------------------------------------------
 
@@ -155,6 +165,7 @@ class Reply:
         self.status: MessageStatus | None = None
         self.error: BnaGPTError | None = None
         self.notice: str | None = None
+        self._question: str | None = None  # the first message, while answering it
 
     @property
     def text(self) -> str:
@@ -182,6 +193,7 @@ class Reply:
                 raise ProviderMisconfigured("There is no message to answer: type one first.")
             conversation = self._session.store.get(self._conversation_id)
             history, text = _turn(conversation.messages)
+            self._question = text if not history else None
             agent, self._connection, self.notice = self._session._agent_for(self._config)
             for chunk in agent.stream(history, text):
                 started = True
@@ -210,3 +222,19 @@ class Reply:
             self._session.store.append(self._conversation_id, Message(Role.ASSISTANT, text, status=status))
         except StoreError as error:  # deleted in another tab, say: the text is still shown
             self.error = error
+            return
+        if status == MessageStatus.COMPLETE and self._question is not None:
+            self._title(self._question, text)
+
+    def _title(self, question: str, answer: str) -> None:
+        """After the first exchange, let a capable model name the chat (the first words stay otherwise)."""
+        if self._config.kind == LOCAL or self._connection is None:
+            return
+        from controller.titles import propose_title
+
+        try:
+            title = propose_title(self._connection.llm, question, answer)
+            if title:
+                self._session.store.auto_rename(self._conversation_id, title)
+        except Exception:
+            return

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from errors import InvalidName
 from model.message import Message, utc_now
@@ -25,6 +27,52 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+TRASH_DAYS = 30
+MAX_FOLDER_LENGTH = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a conversation shows: pinned, archived, in a folder, in the trash; and who named it."""
+
+    pinned: bool = False
+    archived: bool = False  # hidden from the list, still found by search
+    folder: str = ""  # "" for none
+    trashed_at: datetime | None = None  # in the trash since then; deleted for good after TRASH_DAYS
+    named_by_user: bool = False  # an automatic title never replaces a name the user gave
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: only what differs from the default, so most files stay as small as before."""
+        data: dict[str, Any] = {}
+        if self.pinned:
+            data["pinned"] = True
+        if self.archived:
+            data["archived"] = True
+        if self.folder:
+            data["folder"] = self.folder
+        if self.trashed_at is not None:
+            data["trashed_at"] = self.trashed_at.isoformat()
+        if self.named_by_user:
+            data["named_by_user"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Placement:
+        """Read the fields `to_dict` writes; raise ValueError if one is malformed."""
+        pinned, archived, named = (data.get(k, False) for k in ("pinned", "archived", "named_by_user"))
+        folder = data.get("folder", "")
+        if not all(isinstance(v, bool) for v in (pinned, archived, named)) or not isinstance(folder, str):
+            raise ValueError("malformed pinned, archived, named_by_user or folder")
+        trashed = data.get("trashed_at")
+        return cls(
+            pinned=pinned,
+            archived=archived,
+            folder=folder,
+            trashed_at=datetime.fromisoformat(trashed) if trashed is not None else None,
+            named_by_user=named,
+        )
+
+
 @dataclass(slots=True)
 class Conversation:
     """A conversation with all its messages."""
@@ -34,10 +82,13 @@ class Conversation:
     id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utc_now)
     updated_at: datetime = field(default_factory=utc_now)
+    placement: Placement = field(default_factory=Placement)
 
     def summary(self) -> ConversationSummary:
         """What the sidebar needs to list it."""
-        return ConversationSummary(self.id, self.name, self.updated_at, len(self.messages), self.created_at)
+        return ConversationSummary(
+            self.id, self.name, self.updated_at, len(self.messages), self.created_at, self.placement
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +100,12 @@ class ConversationSummary:
     updated_at: datetime
     message_count: int
     created_at: datetime
+    placement: Placement = Placement()
+
+    @property
+    def listed(self) -> bool:
+        """Whether it shows in the sidebar's list (not archived, not in the trash)."""
+        return not self.placement.archived and self.placement.trashed_at is None
 
 
 def clean_name(name: str) -> str:
@@ -69,6 +126,18 @@ def clean_name(name: str) -> str:
     return name
 
 
+def clean_folder(folder: str) -> str:
+    """A folder name without surrounding white space ("" for none), or raise InvalidName."""
+    if not isinstance(folder, str):
+        raise InvalidName("A folder name must be text.")
+    folder = folder.strip()
+    if len(folder) > MAX_FOLDER_LENGTH:
+        raise InvalidName(f"That folder name has {len(folder)} characters; use at most {MAX_FOLDER_LENGTH}.")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in folder):
+        raise InvalidName("A folder name must fit on one line and have no broken characters.")
+    return folder
+
+
 def auto_name(first_message: str) -> str:
     """A short name from the first words of the first message."""
     words = " ".join(first_message.split())
@@ -82,12 +151,16 @@ def auto_name(first_message: str) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
-def filter_by_name(summaries: list[ConversationSummary], query: str) -> list[ConversationSummary]:
-    """The conversations whose name contains every word of `query`, ignoring case; all if it is blank."""
-    words = query.casefold().split()
-    if not words:
-        return summaries
-    return [s for s in summaries if all(w in s.name.casefold() for w in words)]
+def date_group(when: datetime, now: datetime) -> str:
+    """The sidebar heading for a conversation last updated at `when`, in the time zone of `now`."""
+    day, today = when.astimezone(now.tzinfo).date(), now.date()
+    if day >= today:
+        return "Today"
+    if day == today - timedelta(days=1):
+        return "Yesterday"
+    if day > today - timedelta(days=7):
+        return "Previous 7 days"
+    return "Older"
 
 
 _SUFFIX = re.compile(r" \((\d+)\)$")

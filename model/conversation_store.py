@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from model.conversation import Conversation, ConversationSummary
 from model.message import Message
+from model.search import SearchHit
 
 
 class ConversationStore(ABC):
@@ -35,9 +38,13 @@ class ConversationStore(ABC):
         """Add a conversation; raise NameTaken, or pick a free ` (n)` name if `rename_if_taken`."""
 
     @abstractmethod
-    def add_many(self, conversations: Sequence[Conversation]) -> list[Conversation]:
-        """Store copies of whole conversations (an import) under new ids, renaming any whose name is
-        taken with a ` (n)` suffix; never touches existing ones. Return them as stored."""
+    def add_many(self, conversations: Sequence[Conversation], keep_ids: bool = False) -> list[Conversation]:
+        """Store copies of whole conversations (an import) under new ids (or, with `keep_ids`, their own where
+        free), renaming any whose name is taken with a ` (n)` suffix; never touches existing ones."""
+
+    @abstractmethod
+    def replace_all(self, conversations: Sequence[Conversation]) -> None:
+        """Make these the only conversations, under their own ids (restoring a backup)."""
 
     @abstractmethod
     def append(self, conversation_id: str, *messages: Message) -> None:
@@ -48,8 +55,28 @@ class ConversationStore(ABC):
         """Give a conversation a new name and return it as stored; raise InvalidName or NameTaken."""
 
     @abstractmethod
+    def auto_rename(self, conversation_id: str, name: str) -> str | None:
+        """Give an automatic title (free ` (n)` name) unless the user named it; return it, or None."""
+
+    @abstractmethod
+    def place(self, conversation_id: str, **changes: Any) -> ConversationSummary:
+        """Change its Placement fields (`pinned`, `archived`, `folder`, `trashed_at`); return its summary."""
+
+    @abstractmethod
     def delete(self, conversation_id: str) -> None:
-        """Remove a conversation; raise ConversationNotFound."""
+        """Remove a conversation for good; raise ConversationNotFound."""
+
+    @abstractmethod
+    def empty_trash(self, older_than: timedelta | None = None) -> int:
+        """Delete for good what is in the trash (or went there over `older_than` ago); return how many."""
+
+    @abstractmethod
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Conversations whose name or messages contain every word of `query`, most recent first."""
+
+    @abstractmethod
+    def everything(self) -> list[Conversation]:
+        """Every conversation with its messages, trash and archive included."""
 
     @property
     @abstractmethod

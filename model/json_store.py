@@ -34,16 +34,27 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 
 from errors import ConversationNotFound, NameTaken, StoreError, UnsupportedDataFile
-from model.conversation import Conversation, ConversationSummary, clean_name, unique_name
+from model.conversation import (
+    TRASH_DAYS,
+    Conversation,
+    ConversationSummary,
+    Placement,
+    clean_folder,
+    clean_name,
+    new_id,
+    unique_name,
+)
 from model.conversation_store import ConversationStore
 from model.message import Message, utc_now
+from model.search import SearchHit, query_words, snippet
 
 FORMAT = "bnagpt-conversations"
 CONVERSATION_FORMAT = "bnagpt-conversation"
@@ -56,6 +67,9 @@ _CACHED_CONVERSATIONS = 16
 _TEMP_PREFIX, _TEMP_SUFFIX = ".bnagpt-", ".tmp"
 
 Signature = tuple[int, int, int]
+# Messages of every conversation searched, for the whole app process (tabs share it): the file's path ->
+# ((updated_at, message count) when read, the texts, all of them case-folded in one string).
+_SEARCH_TEXTS: dict[Path, tuple[tuple[datetime, int], list[str], str]] = {}
 T = TypeVar("T")
 
 
@@ -169,24 +183,39 @@ class JsonConversationStore(ConversationStore):
         return _copy(conversation)
 
     @_one_at_a_time
-    def add_many(self, conversations: Sequence[Conversation]) -> list[Conversation]:
-        """Store copies under new ids and free names, with one write of the index for all of them."""
+    def add_many(self, conversations: Sequence[Conversation], keep_ids: bool = False) -> list[Conversation]:
+        """Store copies under free names, with one write of the index for all of them; ids are new, or
+        with `keep_ids` kept where no conversation has them yet."""
         added = []
         with self._writing() as summaries:
             taken = {s.name for s in summaries.values()}
             for original in conversations:
                 name = unique_name(clean_name(original.name), taken)
                 taken.add(name)
+                keep = keep_ids and _ID.fullmatch(original.id) and original.id not in summaries
                 conversation = Conversation(
                     name=name,
                     messages=list(original.messages),
+                    id=original.id if keep else new_id(),
                     created_at=original.created_at,
                     updated_at=original.updated_at,
+                    placement=original.placement,
                 )
                 self._write_conversation(conversation)
                 summaries[conversation.id] = conversation.summary()
                 added.append(_copy(conversation))
         return added
+
+    @_one_at_a_time
+    def replace_all(self, conversations: Sequence[Conversation]) -> None:
+        """Make these the only conversations, under their own ids (restoring a backup)."""
+        with self._writing() as summaries:
+            for conversation_id in list(summaries):
+                self._remove(conversation_id, summaries)
+            for original in conversations:
+                conversation = original if _ID.fullmatch(original.id) else replace(original, id=new_id())
+                self._write_conversation(conversation)
+                summaries[conversation.id] = conversation.summary()
 
     @_one_at_a_time
     def append(self, conversation_id: str, *messages: Message) -> None:
@@ -207,19 +236,105 @@ class JsonConversationStore(ConversationStore):
                 raise _name_taken(name)
             conversation = self._load_for_update(conversation_id, summaries)
             conversation.name = name
+            conversation.placement = replace(conversation.placement, named_by_user=True)
             self._write_conversation(conversation)
             summaries[conversation_id] = conversation.summary()
         return name
 
     @_one_at_a_time
+    def auto_rename(self, conversation_id: str, name: str) -> str | None:
+        """Give an automatic title unless the user named the conversation; a taken name gets a suffix."""
+        name = clean_name(name)
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            if conversation.placement.named_by_user:
+                return None
+            taken = {s.name for s in summaries.values() if s.id != conversation_id}
+            conversation.name = unique_name(name, taken)
+            self._write_conversation(conversation)
+            summaries[conversation_id] = conversation.summary()
+        return conversation.name
+
+    @_one_at_a_time
+    def place(self, conversation_id: str, **changes: Any) -> ConversationSummary:
+        """Change where it shows: `pinned`, `archived`, `folder` or `trashed_at` (see Placement)."""
+        if "folder" in changes:
+            changes["folder"] = clean_folder(changes["folder"])
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            conversation.placement = replace(conversation.placement, **changes)
+            self._write_conversation(conversation)
+            summaries[conversation_id] = conversation.summary()
+        return summaries[conversation_id]
+
+    @_one_at_a_time
     def delete(self, conversation_id: str) -> None:
-        """Remove a conversation."""
+        """Remove a conversation for good."""
         with self._writing() as summaries:
             if conversation_id not in summaries:
                 raise _not_found()
-            self._file(conversation_id).unlink(missing_ok=True)
-            self._conversations.pop(conversation_id, None)
-            del summaries[conversation_id]
+            self._remove(conversation_id, summaries)
+
+    @_one_at_a_time
+    def empty_trash(self, older_than: timedelta | None = None) -> int:
+        """Delete for good what is in the trash (only what went there over `older_than` ago)."""
+        cutoff = utc_now() - (older_than or timedelta(0))
+        with self._writing() as summaries:
+            doomed = [
+                s.id
+                for s in summaries.values()
+                if s.placement.trashed_at is not None and s.placement.trashed_at <= cutoff
+            ]
+            for conversation_id in doomed:
+                self._remove(conversation_id, summaries)
+        return len(doomed)
+
+    @_one_at_a_time
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Conversations whose name or messages contain every word of `query` (trash left out)."""
+        words = query_words(query)
+        if not words:
+            return []
+        hits = []
+        for summary in self.list():
+            if summary.placement.trashed_at is not None:
+                continue
+            if all(w in summary.name.casefold() for w in words):
+                hits.append(SearchHit(summary, ""))
+            else:
+                texts, folded = self._search_text(summary)
+                if all(w in folded or w in summary.name.casefold() for w in words):
+                    hits.append(SearchHit(summary, snippet(texts, words)))
+            if len(hits) >= limit:
+                break
+        return hits
+
+    @_one_at_a_time
+    def everything(self) -> list[Conversation]:
+        """Every conversation with its messages, trash and archive included (for exports and backups)."""
+        return [self.get(s.id) for s in self.list()]
+
+    def _remove(self, conversation_id: str, summaries: dict[str, ConversationSummary]) -> None:
+        self._file(conversation_id).unlink(missing_ok=True)
+        self._conversations.pop(conversation_id, None)
+        _SEARCH_TEXTS.pop(self._file(conversation_id), None)
+        del summaries[conversation_id]
+
+    def _search_text(self, summary: ConversationSummary) -> tuple[list[str], str]:
+        """Its messages, and all of them case-folded in one string, cached for the app process."""
+        path = self._file(summary.id)
+        key = (summary.updated_at, summary.message_count)
+        cached = _SEARCH_TEXTS.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        try:
+            conversation = self.get(summary.id)
+        except ConversationNotFound:
+            return [], ""
+        texts = [m.content for m in conversation.messages]
+        folded = "\n".join(texts).casefold()
+        _SEARCH_TEXTS[path] = (key, texts, folded)
+        return texts, folded
 
     # -- the index -------------------------------------------------------------------------------
 
@@ -230,6 +345,11 @@ class JsonConversationStore(ConversationStore):
             self._read_index(locked=False)
         if not self._reconciled and self._legacy is None:
             self._reconcile()
+            expired = utc_now() - timedelta(days=TRASH_DAYS)
+            if any(
+                s.placement.trashed_at and s.placement.trashed_at <= expired for s in self._summaries.values()
+            ):
+                self.empty_trash(timedelta(days=TRASH_DAYS))
         return self._summaries
 
     def _read_index(self, locked: bool) -> None:
@@ -516,6 +636,7 @@ def _summary_to_dict(summary: ConversationSummary) -> dict[str, Any]:
         "created_at": summary.created_at.isoformat(),
         "updated_at": summary.updated_at.isoformat(),
         "message_count": summary.message_count,
+        **summary.placement.to_dict(),
     }
 
 
@@ -531,6 +652,7 @@ def _summary_from_dict(cid: str, data: Any) -> ConversationSummary:
         updated_at=datetime.fromisoformat(data["updated_at"]),
         message_count=count,
         created_at=datetime.fromisoformat(data["created_at"]),
+        placement=Placement.from_dict(data),
     )
 
 
@@ -541,6 +663,7 @@ def _conversation_to_bytes(conversation: Conversation) -> bytes:
         "name": conversation.name,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
+        **conversation.placement.to_dict(),
     }
     messages = ",\n".join(json.dumps(m.to_dict(), ensure_ascii=False) for m in conversation.messages)
     text = (
@@ -566,6 +689,7 @@ def _conversation_from_dict(cid: str, data: Any) -> Conversation:
         messages=[Message.from_dict(m) for m in messages],
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
+        placement=Placement.from_dict(data),
     )
 
 
@@ -577,6 +701,7 @@ def _copy(conversation: Conversation) -> Conversation:
         id=conversation.id,
         created_at=conversation.created_at,
         updated_at=conversation.updated_at,
+        placement=conversation.placement,
     )
 
 

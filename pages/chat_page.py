@@ -29,6 +29,8 @@ prompt = st.chat_input("Message bnaGPT")
 if prompt is not None and not prompt.strip():
     prompt = None  # nothing to send
 session.show_flashes()
+if conversation is not None:
+    chat_view.conversation_actions(conversation)
 chat_view.show_conversation(conversation, welcome=not prompt)
 
 retry = False

@@ -128,17 +128,18 @@ def scripted_server() -> Iterator[ScriptedServer]:
             pass
 
         def do_GET(self) -> None:
-            self._answer()
+            self._answer(streaming=False)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
-            state.requests.append(json.loads(self.rfile.read(length) or b"{}"))
-            self._answer()
+            request = json.loads(self.rfile.read(length) or b"{}")
+            state.requests.append(request)
+            self._answer(streaming=bool(request.get("stream")))
 
-        def _answer(self) -> None:
+        def _answer(self, streaming: bool) -> None:
             script = state.script
             time.sleep(script.delay)
-            if script.status != 200 or not script.stream_chunks:
+            if script.status != 200 or not script.stream_chunks or not streaming:
                 payload = json.dumps(script.body).encode()
                 self.send_response(script.status)
                 for name, value in {"content-type": "application/json", **script.headers}.items():

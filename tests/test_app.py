@@ -115,21 +115,32 @@ def test_rename_from_sidebar(store, data_file):
     assert r"\<b\>New\</b\> 🦙 name" in sidebar_names(at)
 
 
-def test_delete_asks_first(store, data_file):
-    """Delete needs a confirmation; Cancel keeps the conversation."""
+def test_delete_moves_to_the_trash_which_restores_and_empties(store, data_file):
+    """Delete puts a chat in the trash (file kept); the Library restores it, and empties the trash after a
+    confirmation, the one step that deletes for good."""
     doomed = store.create("Doomed", [Message(Role.USER, "bye")])
     at = new_app(c=doomed.id)
     at.sidebar.button(key=f"delete_{doomed.id}").click().run()
-    at.sidebar.button(key=f"cancel_delete_{doomed.id}").click().run()
-    assert saved_names(data_file) == ["Doomed"]
+    assert not at.exception
+    assert sidebar_names(at) == []
+    assert "c" not in at.query_params and chat_texts(at) == []
+    assert read_document(data_file)["conversations"][doomed.id]["trashed_at"]
+    assert read_conversation(data_file, doomed.id)["messages"][0]["content"] == "bye"
+
+    at.switch_page("pages/library_page.py").run()
+    at.button(key=f"restore_{doomed.id}").click().run()
+    assert "trashed_at" not in read_document(data_file)["conversations"][doomed.id]
+    assert sidebar_names(at) == ["Doomed"]
 
     at.sidebar.button(key=f"delete_{doomed.id}").click().run()
-    at.sidebar.button(key=f"confirm_delete_{doomed.id}").click().run()
+    at.button(key="empty_trash").click().run()
+    assert saved_names(data_file) == ["Doomed"]  # asked, not yet done
+    at.button(key="empty_trash_no").click().run()
+    at.button(key="empty_trash").click().run()
+    at.button(key="empty_trash_yes").click().run()
     assert not at.exception
     assert saved_names(data_file) == []
-    assert sidebar_names(at) == []
-    assert "c" not in at.query_params
-    assert chat_texts(at) == []
+    assert not (data_file.parent / "conversations" / f"{doomed.id}.json").exists()
 
 
 def test_save_as_copies_the_chat_under_a_new_name(store, data_file):
@@ -293,4 +304,4 @@ def test_sidebar_lists_a_page_of_chats_and_searches_by_name(store):
     assert sidebar_names(at) == ["Chat 03 about rivers"]
     at.sidebar.text_input(key="conversation_search").set_value("lakes").run()
     assert sidebar_names(at) == []
-    assert any("No conversation name contains that" in c.value for c in at.sidebar.caption)
+    assert any("No conversation has those words" in c.value for c in at.sidebar.caption)

@@ -5,16 +5,19 @@ Drives Debian's chromium through Playwright against `streamlit run app.py` on th
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests import chatgpt_export
 from tests.conftest import IN_CI, PROJECT, chromium_path, read_document, stored_messages, wait_until
 from utils.local_server import free_port
 
@@ -108,7 +111,7 @@ def assistant_text(page) -> str:
 
 
 def test_chat_streams_survives_reload_and_deletes(page, app_url, tmp_path):
-    """Send, watch the reply grow, reload, reopen from the sidebar, delete with confirmation."""
+    """Send, watch the reply grow, reload, reopen from the sidebar, move it to the trash."""
     page.goto(app_url)
     send(
         page,
@@ -147,11 +150,11 @@ def test_chat_streams_survives_reload_and_deletes(page, app_url, tmp_path):
         in page.locator('[data-testid="stChatMessage"]').first.inner_text()
     )
 
-    sidebar.locator(f".st-key-delete_{conversation_id} button").first.click()
-    sidebar.locator(f".st-key-confirm_delete_{conversation_id} button").first.click()
-    sidebar.get_by_text("No saved conversations yet").wait_for(timeout=30_000)
-    assert read_document(tmp_path / "conversations.json")["conversations"] == {}
+    sidebar.locator(f".st-key-delete_{conversation_id} button").first.click()  # to the trash
     page.get_by_text("How can I help you today?").wait_for(timeout=30_000)
+    entry = read_document(tmp_path / "conversations.json")["conversations"][conversation_id]
+    assert entry["trashed_at"]
+    assert sidebar.locator(f".st-key-open_{conversation_id}").count() == 0
     assert wait_until(lambda: page.locator('[data-testid="stChatMessage"]').count() == 0, 10)
 
 
@@ -172,3 +175,30 @@ def test_stop_keeps_the_partial_reply(page, app_url, tmp_path):
         text.strip()
         and text.strip()[:20] in page.locator('[data-testid="stChatMessage"]').nth(1).inner_text()
     )
+
+
+def test_import_a_chatgpt_export_and_download_everything(page, app_url, tmp_path):
+    """Upload ChatGPT's export zip on the Library page, then download all chats as JSON."""
+    archive = tmp_path / "chatgpt-export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("conversations.json", json.dumps(chatgpt_export.export()))
+        z.writestr("chat.html", "<html></html>")
+    page.goto(app_url)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Library").click()
+    page.get_by_text("File to import").wait_for(timeout=60_000)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(archive))
+    import_button = page.get_by_role("button", name="Import", exact=True)
+    import_button.wait_for(timeout=60_000)
+    import_button.click()
+    page.get_by_text("Imported 2 conversations from the ChatGPT export").wait_for(timeout=30_000)
+    names = sorted(
+        c["name"] for c in read_document(tmp_path / "conversations.json")["conversations"].values()
+    )
+    assert names == ["Porto trip", "Saudação"]
+
+    page.get_by_role("button", name="Prepare the export of all chats").click()
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Download JSON").click()
+    exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert exported["format"] == "bnagpt-export"
+    assert sorted(c["name"] for c in exported["conversations"]) == ["Porto trip", "Saudação"]

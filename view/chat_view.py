@@ -14,11 +14,12 @@ from collections.abc import Iterable, Iterator
 import streamlit as st
 
 from controller.chat import Reply
+from controller.library import export_file
 from errors import BnaGPTError
-from model.conversation import Conversation
+from model.conversation import MAX_FOLDER_LENGTH, Conversation
 from model.message import Message, MessageStatus, Role
 from utils.markdown import escape, for_display
-from view import session
+from view import session, sidebar
 
 FRAME_SECONDS = 0.1
 # Messages drawn per page of a long conversation: a rerun then costs the same at 50 or 5,000 messages, and
@@ -151,3 +152,56 @@ def show_reply_error() -> None:
     if unsent:
         st.caption("Your message was not sent. Copy it from here:")
         st.code(unsent, language=None, wrap_lines=True)
+
+
+def conversation_actions(conversation: Conversation) -> None:
+    """A menu above the open conversation: pin, archive, folder, export, trash."""
+    placement = conversation.placement
+    with st.popover("Conversation", icon=":material/more_horiz:"):
+        pin_label = "Unpin" if placement.pinned else "Pin to the top"
+        st.button(
+            pin_label,
+            icon=":material/keep:",
+            key="action_pin",
+            on_click=_place,
+            args=(conversation.id,),
+            kwargs={"pinned": not placement.pinned},
+        )
+        archive_label = "Unarchive" if placement.archived else "Archive (hide from the list)"
+        st.button(
+            archive_label,
+            icon=":material/inventory_2:",
+            key="action_archive",
+            on_click=_place,
+            args=(conversation.id,),
+            kwargs={"archived": not placement.archived},
+        )
+        with st.form("folder_form", border=False):
+            folder = st.text_input(
+                "Folder",
+                value=placement.folder,
+                max_chars=MAX_FOLDER_LENGTH,
+                placeholder="No folder",
+                key=f"folder_input_{conversation.id}",
+            )
+            if st.form_submit_button("Move to folder"):
+                _place(conversation.id, folder=folder)
+                st.rerun()
+        json_data, json_name, json_mime = export_file([conversation], "json")
+        st.download_button("Export as JSON", json_data, json_name, json_mime, icon=":material/download:")
+        md_data, md_name, md_mime = export_file([conversation], "markdown")
+        st.download_button("Export as Markdown", md_data, md_name, md_mime, icon=":material/download:")
+        st.button(
+            "Move to the trash",
+            icon=":material/delete:",
+            key="action_trash",
+            on_click=sidebar.trash_conversation,
+            args=(conversation.id, conversation.name),
+        )
+
+
+def _place(conversation_id: str, **changes: object) -> None:
+    try:
+        session.chat().store.place(conversation_id, **changes)
+    except BnaGPTError as error:
+        session.flash("error", str(error))

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 
 from controller import providers
 from controller.chat import ChatSession
+from controller.library import backup_if_due
 from controller.providers import GROQ, KINDS, LOCAL, OPENAI, PROVIDERS, ProviderConfig, provider
 from errors import BnaGPTError
+from model.backups import Backups
+from model.conversation_store import ConversationStore
 from model.json_store import JsonConversationStore
 from settings import Settings, load_settings
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
@@ -51,9 +56,34 @@ def _agent_stack_loader() -> threading.Thread:
     return thread
 
 
-def preload() -> None:
-    """Load the agent stack in the background, once per app process, so the first reply need not."""
+def after_page() -> None:
+    """Work for after the first page is drawn, once per app process, in the background: load the agent
+    stack so the first reply need not, and take today's backup."""
     _agent_stack_loader()
+    s = settings()
+    if s.backups_kept:
+        _daily_backup(str(s.data_dir), now().date().isoformat(), chat().store)
+
+
+def backups() -> Backups:
+    """The backups folder of the data in use."""
+    s = settings()
+    return Backups(s.backups_dir, s.backups_kept)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _daily_backup(data_dir: str, day: str, _store: ConversationStore) -> threading.Thread:
+    """Today's backup of this data folder, taken once per app process in the background."""
+    s = settings()
+    store = _store
+
+    def take() -> None:
+        with contextlib.suppress(BnaGPTError, OSError):  # the Library page shows the backups there are
+            backup_if_due(store, Backups(s.backups_dir, s.backups_kept))
+
+    thread = threading.Thread(target=take, name="bnagpt-backup", daemon=True)
+    thread.start()
+    return thread
 
 
 def local_model_path(settings: Settings) -> Path | None:
@@ -145,6 +175,14 @@ def provider_config() -> ProviderConfig:
         )
     engine()  # the local engine is needed now
     return ProviderConfig(kind=LOCAL, model=MODEL_ALIAS, context_window=s.local_context_size, **common)
+
+
+def now() -> datetime:
+    """Now in the browser's time zone (UTC if the browser did not say), for Today/Yesterday headings."""
+    zone = None
+    with contextlib.suppress(Exception):  # an unknown or missing zone name falls back to UTC
+        zone = ZoneInfo(st.context.timezone)
+    return datetime.now(zone or UTC)
 
 
 def flash(kind: str, text: str) -> None:

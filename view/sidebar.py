@@ -6,15 +6,18 @@ result; what they have to say goes through `session.flash`.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import streamlit as st
 
 from controller.providers import GROQ, LOCAL, OPENAI, PROVIDERS
 from errors import BnaGPTError
-from model.conversation import MAX_NAME_LENGTH, ConversationSummary, filter_by_name
+from model.conversation import MAX_NAME_LENGTH, TRASH_DAYS, ConversationSummary, date_group
 from utils.markdown import escape
 from view import session
 
 SIDEBAR_PAGE = 30
+ALL_FOLDERS = "All folders"
 
 
 def render() -> None:
@@ -113,26 +116,31 @@ def _conversations() -> None:
     query = st.text_input(
         "Search conversations",
         key="conversation_search",
-        placeholder="Search by name",
+        placeholder="Search names and messages",
         label_visibility="collapsed",
-        max_chars=MAX_NAME_LENGTH,
+        max_chars=200,
+        icon=":material/search:",
     )
-    found = filter_by_name(summaries, query)
-    if query and not found:
-        st.caption("No conversation name contains that.")
+    folders = sorted({s.placement.folder for s in summaries if s.placement.folder}, key=str.casefold)
+    folder = ALL_FOLDERS
+    if folders:
+        folder = st.selectbox(
+            "Folder", [ALL_FOLDERS, *folders], key="folder_filter", label_visibility="collapsed"
+        )
+    rows = _search(chat.store, query, folder) if query.strip() else _grouped(summaries, folder, session.now())
     # Only a page of rows is drawn: with 1,000 chats, drawing them all made every rerun take 0.6 s.
     limit = st.session_state.get("sidebar_limit", SIDEBAR_PAGE)
     editing = st.session_state.get("sidebar_action")
-    for summary in found[:limit]:
+    for heading, summary, snippet in rows[:limit]:
+        if heading:
+            st.caption(heading)
         if editing == ("rename", summary.id):
             _rename_form(summary)
-        elif editing == ("delete", summary.id):
-            _delete_confirmation(summary)
         else:
-            _row(summary, current=summary.id == chat.conversation_id)
-    if len(found) > limit:
+            _row(summary, current=summary.id == chat.conversation_id, snippet=snippet)
+    if len(rows) > limit:
         st.button(
-            f"Show more ({len(found) - limit} older)",
+            f"Show more ({len(rows) - limit} more)",
             key="sidebar_more",
             type="tertiary",
             use_container_width=True,
@@ -140,14 +148,45 @@ def _conversations() -> None:
         )
 
 
+Row = tuple[str, ConversationSummary, str]  # (heading to show above it, or "", summary, snippet)
+
+
+def _search(store, query: str, folder: str) -> list[Row]:
+    try:
+        hits = store.search(query)
+    except BnaGPTError as error:
+        session.show_error(error)
+        return []
+    hits = [h for h in hits if folder in (ALL_FOLDERS, h.summary.placement.folder)]
+    if not hits:
+        st.caption("No conversation has those words in its name or messages.")
+    return [("Found" if i == 0 else "", h.summary, h.snippet) for i, h in enumerate(hits)]
+
+
+def _grouped(summaries: list[ConversationSummary], folder: str, now: datetime) -> list[Row]:
+    """Pinned first, then by date; archived and trashed chats are not listed (search still finds
+    archived ones)."""
+    listed = [s for s in summaries if s.listed and (folder in (ALL_FOLDERS, s.placement.folder))]
+    ordered = [s for s in listed if s.placement.pinned] + [s for s in listed if not s.placement.pinned]
+    rows, last = [], None
+    for summary in ordered:
+        heading = "Pinned" if summary.placement.pinned else date_group(summary.updated_at, now)
+        rows.append((heading if heading != last else "", summary, ""))
+        last = heading
+    return rows
+
+
 def _show_more() -> None:
     st.session_state["sidebar_limit"] = st.session_state.get("sidebar_limit", SIDEBAR_PAGE) + SIDEBAR_PAGE
 
 
-def _row(summary: ConversationSummary, current: bool) -> None:
+def _row(summary: ConversationSummary, current: bool, snippet: str = "") -> None:
     name_col, rename_col, delete_col = st.columns([0.72, 0.14, 0.14], gap="small")
+    marks = (":material/keep: " if summary.placement.pinned else "") + (
+        ":material/inventory_2: " if summary.placement.archived else ""
+    )
     name_col.button(
-        escape(summary.name),
+        marks + escape(summary.name),
         key=f"open_{summary.id}",
         type="primary" if current else "tertiary",
         use_container_width=True,
@@ -166,10 +205,27 @@ def _row(summary: ConversationSummary, current: bool) -> None:
     delete_col.button(
         ":material/delete:",
         key=f"delete_{summary.id}",
-        help="Delete",
+        help="Move to the trash (kept 30 days; restore it from the Library)",
         type="tertiary",
-        on_click=_set_action,
-        args=("delete", summary.id),
+        on_click=trash_conversation,
+        args=(summary.id, summary.name),
+    )
+    if snippet:
+        st.caption(escape(snippet))
+
+
+def trash_conversation(conversation_id: str, name: str) -> None:
+    """Callback: move a conversation to the trash; if it was open, start a new chat."""
+    chat = session.chat()
+    try:
+        chat.trash(conversation_id)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+        return
+    if chat.conversation_id is None:
+        st.query_params.pop("c", None)
+    session.flash(
+        "success", f"Moved “{name}” to the trash. Restore it from the Library page within {TRASH_DAYS} days."
     )
 
 
@@ -203,28 +259,4 @@ def _rename_form(summary: ConversationSummary) -> None:
             return
         _clear_action()
         session.flash("success", f"Renamed to “{stored}”.")
-        st.rerun()
-
-
-def _delete_confirmation(summary: ConversationSummary) -> None:
-    with st.container(border=True):
-        st.markdown(f"Delete **{escape(summary.name)}** for good?")
-        yes_col, no_col = st.columns(2)
-        yes = yes_col.button("Delete", type="primary", key=f"confirm_delete_{summary.id}")
-        no = no_col.button("Cancel", key=f"cancel_delete_{summary.id}")
-    if no:
-        _clear_action()
-        st.rerun()
-    if yes:
-        chat = session.chat()
-        was_open = chat.conversation_id == summary.id
-        try:
-            chat.delete(summary.id)
-        except BnaGPTError as error:
-            session.flash("error", str(error))
-        else:
-            session.flash("success", f"Deleted “{summary.name}”.")
-        if was_open:
-            st.query_params.pop("c", None)
-        _clear_action()
         st.rerun()
