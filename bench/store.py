@@ -1,4 +1,4 @@
-"""Store: save after a turn, list, open, rename and delete with 100, 1,000 and 10,000 conversations.
+"""Store: save after a turn, list, open, search, rename and delete with 100, 1,000 and 10,000 conversations.
 
 Run: .venv/bin/python -m bench.store [counts…]
 Each conversation has 50 messages of realistic, varied lengths (questions of a sentence or a paragraph,
@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.stats import Figure, summarise, time_ms
+from model import json_store
 from model.conversation import Conversation
 from model.json_store import JsonConversationStore
 from model.message import Message, Role, utc_now
@@ -117,6 +118,19 @@ def _measure(path: Path, count: int, repeats: int) -> list[Figure]:
     renamed = iter(enumerate(rng.sample(ids, min(len(ids), repeats + 2))))
     rename = time_ms(lambda: store.rename(*_rename_args(next(renamed))), repeats)
     figures.append(summarise(SECTION, f"rename, {label}", "ms", rename))
+
+    # Search reads every chat's messages once per app process, then scans them in memory. A query that
+    # matches nothing scans them all: the worst case, the one held to the budget.
+    json_store._SEARCH_TEXTS.clear()
+    first = time_ms(lambda: store.search("zebra"), 1, warmup=0)
+    figures.append(summarise(SECTION, f"search, first in the process, {label}", "ms", first))
+    queries = iter(f"zebra{i} river" for i in range(repeats + 10))
+    search = time_ms(lambda: store.search(next(queries)), repeats)
+    figures.append(
+        summarise(SECTION, f"search, no match (all scanned), {label}", "ms", search, "≤ 50" if budget else "")
+    )
+    common = time_ms(lambda: store.search("bread history"), repeats)
+    figures.append(summarise(SECTION, f"search, many matches (first 50), {label}", "ms", common))
 
     doomed = iter(rng.sample(ids, min(len(ids), repeats + 2)))
     delete = time_ms(lambda: store.delete(next(doomed)), repeats)

@@ -74,6 +74,9 @@ class ConversationStore(ABC):
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Conversations whose name or messages contain every word of `query`, most recent first."""
 
+    def prepare_search(self) -> None:  # noqa: B027 - optional: a backend that needs no warm-up skips it
+        """Load what search needs, ahead of the first query."""
+
     @abstractmethod
     def everything(self) -> list[Conversation]:
         """Every conversation with its messages, trash and archive included."""

@@ -184,6 +184,7 @@ def test_import_a_chatgpt_export_and_download_everything(page, app_url, tmp_path
         z.writestr("conversations.json", json.dumps(chatgpt_export.export()))
         z.writestr("chat.html", "<html></html>")
     page.goto(app_url)
+    page.get_by_placeholder("Message bnaGPT").wait_for(timeout=60_000)  # the app is up
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Library").click()
     page.get_by_text("File to import").wait_for(timeout=60_000)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(archive))

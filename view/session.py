@@ -60,9 +60,23 @@ def after_page() -> None:
     """Work for after the first page is drawn, once per app process, in the background: load the agent
     stack so the first reply need not, and take today's backup."""
     _agent_stack_loader()
+    _search_warmer(str(settings().data_dir), chat().store)
     s = settings()
     if s.backups_kept:
         _daily_backup(str(s.data_dir), now().date().isoformat(), chat().store)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _search_warmer(data_dir: str, _store: ConversationStore) -> threading.Thread:
+    """Read the chats for search in the background, once per app process, so the first query is quick."""
+
+    def warm() -> None:
+        with contextlib.suppress(BnaGPTError, OSError):  # a search done later reports any problem
+            _store.prepare_search()
+
+    thread = threading.Thread(target=warm, name="bnagpt-search-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def backups() -> Backups:
