@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -27,12 +28,14 @@ REPEATS = 20
 def _rerun_ms(data_dir: Path, conversation_id: str | None, repeats: int) -> list[float]:
     os.environ["BNAGPT_DATA_DIR"] = str(data_dir)
     os.environ["BNAGPT_PROVIDER"] = "groq"
+    os.environ["BNAGPT_BACKUPS"] = "0"  # the daily backup is timed apart from reruns (bench/store.py)
     at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60)
     if conversation_id:
         at.query_params["c"] = conversation_id
     at.run()
     if at.exception:
         raise RuntimeError(at.exception[0].message)
+    time.sleep(1.5)  # let the first page's background work (agent import, search warm-up) finish
     return time_ms(at.run, repeats, warmup=2)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench.stats import Figure, summarise, time_ms
 from model import json_store
+from model.backups import Backups
 from model.conversation import Conversation
 from model.json_store import JsonConversationStore
 from model.message import Message, Role, utc_now
@@ -131,6 +132,10 @@ def _measure(path: Path, count: int, repeats: int) -> list[Figure]:
     )
     common = time_ms(lambda: store.search("bread history"), repeats)
     figures.append(summarise(SECTION, f"search, many matches (first 50), {label}", "ms", common))
+
+    backups = Backups(path.parent / "backups", keep=2)
+    backup = time_ms(lambda: backups.take(store.everything()), 3, warmup=0)
+    figures.append(summarise(SECTION, f"daily backup (in the background), {label}", "ms", backup))
 
     doomed = iter(rng.sample(ids, min(len(ids), repeats + 2)))
     delete = time_ms(lambda: store.delete(next(doomed)), repeats)

@@ -73,12 +73,6 @@ class ChatSession:
         """Rename a conversation; return the name as stored."""
         return self.store.rename(conversation_id, name)
 
-    def delete(self, conversation_id: str) -> None:
-        """Delete a conversation for good; if it is the open one, start a new chat."""
-        self.store.delete(conversation_id)
-        if conversation_id == self.conversation_id:
-            self.new()
-
     def trash(self, conversation_id: str) -> None:
         """Move a conversation to the trash (unpinned); if it is the open one, start a new chat."""
         self.store.place(conversation_id, trashed_at=utc_now(), pinned=False)

@@ -561,8 +561,9 @@ class JsonConversationStore(ConversationStore):
         aside = self._set_aside(self._file(conversation_id), reason)
         self._conversations.pop(conversation_id, None)
         self.notices.append(
-            f"A conversation file could not be read ({reason}). It was moved, untouched, to {aside}: "
-            "fix it by hand and put it back without the .corrupt-… ending to see it again."
+            f"A conversation file could not be read ({reason}). It was moved, untouched, to {aside}. "
+            "Its chat may be in a backup: Library → Backups → “Bring back missing chats”; or fix the file "
+            "by hand and put it back without the .corrupt-… ending."
         )
         return aside
 

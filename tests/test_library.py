@@ -400,3 +400,23 @@ def test_read_import_knows_our_own_data_file_version_1(tmp_path):
     }
     plan = read_import(json.dumps(document).encode(), "conversations.json")
     assert [c.name for c in plan.conversations] == ["Old"]
+
+
+def test_a_new_chat_gets_the_models_title_in_the_sidebar(scripted_server, data_file):
+    """Through the app: with an OpenAI-compatible server, the first exchange names the chat."""
+    scripted_server.script = Scripted(
+        stream_chunks=["Bake it ", "at 220 °C."],
+        body={
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Baking sourdough bread"}}]
+        },
+    )
+    at = app()
+    at.sidebar.selectbox(key="provider_label").set_value("OpenAI-compatible server").run()
+    at.sidebar.text_input(key="openai_base_url").set_value(scripted_server.url)
+    at.sidebar.text_input(key="openai_model").set_value("m").run()
+    at.chat_input[0].set_value("how hot should the oven be for my sourdough loaf tonight?").run()
+    assert not at.exception
+    assert sidebar_rows(at) == ["Baking sourdough bread"]
+    assert [c["name"] for c in read_document(data_file)["conversations"].values()] == [
+        "Baking sourdough bread"
+    ]
