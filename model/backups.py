@@ -6,8 +6,6 @@ reader imports it. Restoring one first backs up what is there now, so a restore 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +15,7 @@ from model.conversation import Conversation
 from model.exports import to_json
 from model.imports import read_import
 from model.message import utc_now
+from utils.files import atomic_write
 
 _PREFIX, _SUFFIX = "conversations-", ".json"
 _STAMP = "%Y%m%dT%H%M%S%fZ"
@@ -61,16 +60,7 @@ class Backups:
         now = utc_now()
         name = f"{_PREFIX}{now.strftime(_STAMP)}{'-' + label if label else ''}{_SUFFIX}"
         path = self.folder / name
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".backup-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(to_json(conversations))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, to_json(conversations))
         self._rotate()
         return Backup(path, now, label, path.stat().st_size)
 

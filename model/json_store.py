@@ -29,7 +29,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -55,6 +54,7 @@ from model.conversation import (
 from model.conversation_store import ConversationStore
 from model.message import Message, utc_now
 from model.search import SearchHit, query_words, snippet
+from utils.files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write
 
 FORMAT = "bnagpt-conversations"
 CONVERSATION_FORMAT = "bnagpt-conversation"
@@ -64,7 +64,6 @@ _ARTICLE_NAMESPACE = uuid.UUID("6f1c1f4e-3d1a-4a0e-9a43-6b2a5c0d7e11")
 # Ids become file names: anything else (from a hand-edited index or a URL) is refused, never a path.
 _ID = re.compile(r"[0-9a-f]{32}")
 _CACHED_CONVERSATIONS = 16
-_TEMP_PREFIX, _TEMP_SUFFIX = ".bnagpt-", ".tmp"
 
 Signature = tuple[int, int, int]
 # Messages of every conversation searched, for the whole app process (tabs share it): the file's path ->
@@ -458,7 +457,7 @@ class JsonConversationStore(ConversationStore):
         head = f'{{"format": "{FORMAT}", "version": {VERSION}, "conversations": {{'
         raw = (head + ("\n" + body + "\n" if body else "") + "}}\n").encode("utf-8")
         # The index is not flushed to disk: it can be rebuilt from the conversation files, which are.
-        _atomic_write(self._path, raw, self._path.parent, durable=False)
+        atomic_write(self._path, raw, durable=False)
         self._set_summaries(summaries, _signature(self._path))
         self._raw_index = raw
 
@@ -485,7 +484,7 @@ class JsonConversationStore(ConversationStore):
     def _writing(self) -> Iterator[dict[str, ConversationSummary]]:
         """Yield the index as it is on disk now, under the lock; write it back if the block succeeds."""
         with self._locked():
-            for stale in self._path.parent.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+            for stale in self._path.parent.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
                 stale.unlink(missing_ok=True)  # left by a writer killed mid-save; we hold the lock
             self._read_index(locked=True)
             if self._legacy is not None:
@@ -525,7 +524,9 @@ class JsonConversationStore(ConversationStore):
     def _write_conversation(self, conversation: Conversation) -> None:
         self._folder.mkdir(exist_ok=True)
         path = self._file(conversation.id)
-        _atomic_write(path, _conversation_to_bytes(conversation), self._path.parent)
+        # Temp files go in the data folder (small, unlike the conversations folder), where every write
+        # looks for ones a killed writer left; os.replace across folders of one file system is atomic.
+        atomic_write(path, _conversation_to_bytes(conversation), temp_folder=self._path.parent)
         signature = _signature(path)
         if signature is not None:
             self._remember(_copy(conversation), signature)
@@ -732,34 +733,6 @@ def _signature(path: Path) -> Signature | None:
 def _read(path: Path) -> bytes:
     with open(path, "rb") as f:
         return f.read()
-
-
-def _atomic_write(path: Path, data: bytes, temp_folder: Path, durable: bool = True) -> None:
-    """Replace `path` with `data` so that a crash leaves the old file or the new one, never a mix.
-
-    `durable` also flushes it to disk before returning (fsync of the file and its folder), so that it
-    survives a power cut, not just a crash of the app.
-    """
-    # Temp files go in the data folder itself (small, unlike the conversations folder), where every write
-    # looks for ones a killed writer left; os.replace across folders of one file system is still atomic.
-    fd, tmp = tempfile.mkstemp(dir=temp_folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if not durable:
-        return
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _keep_copy(path: Path, suffix: str) -> Path:

@@ -1,0 +1,36 @@
+"""Writing files so that a crash leaves the old version or the new one, never a mix."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+TEMP_PREFIX, TEMP_SUFFIX = ".bnagpt-", ".tmp"
+
+
+def atomic_write(path: Path, data: bytes, temp_folder: Path | None = None, durable: bool = True) -> None:
+    """Replace `path` with `data` through a temp file (in `temp_folder`, by default beside it).
+
+    `durable` also flushes it to disk before returning (fsync of the file and its folder), so that it
+    survives a power cut, not just a crash of the app. A writer killed midway leaves a temp file named
+    TEMP_PREFIX…TEMP_SUFFIX, which the owner of the folder may remove.
+    """
+    fd, tmp = tempfile.mkstemp(dir=temp_folder or path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if not durable:
+        return
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
