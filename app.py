@@ -12,6 +12,9 @@ session.init()
 page = st.navigation(
     [
         st.Page("pages/chat_page.py", title="Chat", icon=":material/chat:", url_path="chat", default=True),
+        st.Page(
+            "pages/assistants_page.py", title="Assistants", icon=":material/smart_toy:", url_path="assistants"
+        ),
         st.Page("pages/library_page.py", title="Library", icon=":material/folder_open:", url_path="library"),
         st.Page("pages/settings_page.py", title="Settings", icon=":material/settings:", url_path="settings"),
     ]

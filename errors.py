@@ -74,3 +74,15 @@ class UnsupportedDataFile(StoreError):
 
 class ImportRefused(BnaGPTError):
     """A file to import was not read (wrong kind, too big, malformed); nothing was changed."""
+
+
+class InvalidAssistant(BnaGPTError):
+    """An assistant's settings were refused (a bad schema, say); the message says what to change."""
+
+
+class AssistantNotFound(BnaGPTError):
+    """The assistant is not saved (deleted in another tab, perhaps), or is built in and cannot change."""
+
+
+class InvalidJsonReply(BnaGPTError):
+    """A reply in JSON mode was not the JSON asked for, even after a second try; it is kept as written."""

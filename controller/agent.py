@@ -19,12 +19,10 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
 from llama_index.core.memory import ChatMemoryBuffer
 
+from model.assistant import GENERAL
 from model.message import Message, Role
 
-SYSTEM_PROMPT = (
-    "You are bnaGPT, a helpful assistant. Answer clearly and concisely, in the language the user "
-    "writes in. Use Markdown for lists, tables and code."
-)
+SYSTEM_PROMPT = GENERAL.instructions
 # Room kept free for the system prompt and the user's new message.
 _PROMPT_RESERVE = 256
 _MESSAGE_OVERHEAD = 6  # the chat template around each message: <|im_start|>role\n … <|im_end|>\n
@@ -89,31 +87,43 @@ class Agent:
         self, llm: LLM, context_window: int, max_reply_tokens: int, count_tokens: Callable[[str], int]
     ) -> None:
         self._count = count_tokens
+        self._llm = llm
         self._room = context_window - max_reply_tokens  # what the whole prompt may take
         self._memory = ChatMemoryBuffer.from_defaults(
             llm=llm,
             token_limit=memory_token_limit(context_window, max_reply_tokens),
             tokenizer_fn=lambda text: range(count_tokens(text)),  # only its length is used
         )
-        with warnings.catch_warnings():
-            # OpenAIAgent is deprecated upstream in favour of FunctionAgent; this file is where we move.
-            # The `deprecated` package forces its warnings past any filter, so silence their display
-            # (catch_warnings restores it) instead of printing three notices for every new chat.
-            warnings.showwarning = lambda *args, **kwargs: None
-            self._agent = OpenAIAgent.from_tools(
-                tools=[], llm=llm, memory=self._memory, system_prompt=SYSTEM_PROMPT, verbose=False
-            )
+        self._system_prompt = ""
+        self._agent: OpenAIAgent | None = None
 
-    def stream(self, history: Sequence[Message], text: str) -> Iterator[str]:
+    def _agent_for(self, system_prompt: str) -> OpenAIAgent:
+        """The agent with this system prompt (an assistant's instructions), built again when it changes."""
+        if self._agent is None or system_prompt != self._system_prompt:
+            with warnings.catch_warnings():
+                # OpenAIAgent is deprecated upstream in favour of FunctionAgent; this file is where we move.
+                # The `deprecated` package forces its warnings past any filter, so silence their display
+                # (catch_warnings restores it) instead of printing three notices for every new chat.
+                warnings.showwarning = lambda *args, **kwargs: None
+                self._agent = OpenAIAgent.from_tools(
+                    tools=[], llm=self._llm, memory=self._memory, system_prompt=system_prompt, verbose=False
+                )
+            self._system_prompt = system_prompt
+        return self._agent
+
+    def stream(
+        self, history: Sequence[Message], text: str, system_prompt: str = SYSTEM_PROMPT
+    ) -> Iterator[str]:
         """Answer `text` after `history`; yield the reply in chunks; raise what the provider raised."""
+        agent = self._agent_for(system_prompt)
         sizes = [self._count(m.content) + _MESSAGE_OVERHEAD for m in history]
         start = stable_window(sizes, self._memory.token_limit)
         # A new message longer than the room kept for it pushes out more history, this turn only.
-        fixed = self._count(SYSTEM_PROMPT) + self._count(text) + 2 * _MESSAGE_OVERHEAD
+        fixed = self._count(system_prompt) + self._count(text) + 2 * _MESSAGE_OVERHEAD
         while start < len(sizes) and sum(sizes[start:]) + fixed > self._room:
             start += 1
         self._memory.set([to_chat_message(m) for m in history[start:]])
-        response = self._agent.stream_chat(text)
+        response = agent.stream_chat(text)
         queue = response.queue
         while True:
             try:

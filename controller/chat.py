@@ -12,9 +12,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from controller import json_mode
+from controller.assistants import openai_errors, with_assistant
 from controller.provider_errors import translate
 from controller.providers import LOCAL, Connection, ProviderConfig, connect
-from errors import BnaGPTError, ProviderMisconfigured, StoreError
+from errors import BnaGPTError, InvalidJsonReply, ProviderMisconfigured, StoreError
+from model.assistant import GENERAL, Assistant, JsonMode
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
 from model.message import Message, MessageStatus, Role, utc_now
@@ -85,12 +88,12 @@ class ChatSession:
 
     # -- replies ---------------------------------------------------------------------------------
 
-    def send(self, text: str, config: ProviderConfig) -> Reply:
-        """Save the user's message, then return the reply to stream."""
+    def send(self, text: str, config: ProviderConfig, assistant: Assistant | None = None) -> Reply:
+        """Save the user's message (a new chat keeps a copy of `assistant`), then return the reply."""
         self.settle()
         message = Message(Role.USER, text)
         if self.conversation_id is None:
-            created = self.store.create(auto_name(text), [message], rename_if_taken=True)
+            created = self.store.create(auto_name(text), [message], rename_if_taken=True, assistant=assistant)
             self.conversation_id = created.id
         else:
             self.store.append(self.conversation_id, message)
@@ -105,7 +108,7 @@ class ChatSession:
         if conversation is None or not conversation.messages:
             return False
         last = conversation.messages[-1]
-        return last.role == Role.USER or last.status == MessageStatus.FAILED
+        return last.role == Role.USER or last.status in _UNANSWERED
 
     def _agent_for(self, config: ProviderConfig) -> tuple[Agent, Connection, str | None]:
         notice = None
@@ -133,11 +136,14 @@ class ChatSession:
         return self._agent, self._connection, notice
 
 
+_UNANSWERED = (MessageStatus.FAILED, MessageStatus.INVALID)
+
+
 def _turn(messages: Sequence[Message]) -> tuple[list[Message], str]:
     """The history before the last user message (failed replies left out), and that message."""
     for index in range(len(messages) - 1, -1, -1):
         if messages[index].role == Role.USER:
-            history = [m for m in messages[:index] if m.status != MessageStatus.FAILED]
+            history = [m for m in messages[:index] if m.status not in _UNANSWERED]
             return history, messages[index].content
     raise ProviderMisconfigured("There is no message to answer: type one first.")
 
@@ -188,11 +194,28 @@ class Reply:
             conversation = self._session.store.get(self._conversation_id)
             history, text = _turn(conversation.messages)
             self._question = text if not history else None
-            agent, self._connection, self.notice = self._session._agent_for(self._config)
-            for chunk in agent.stream(history, text):
+            assistant = conversation.assistant or GENERAL
+            self._config = with_assistant(self._config, assistant)
+            prompt = "\n\n".join(
+                p
+                for p in (
+                    assistant.instructions,
+                    json_mode.instructions(assistant.json_mode, assistant.schema()),
+                )
+                if p
+            )
+            if assistant.json_mode == JsonMode.OFF:
+                agent, self._connection, self.notice = self._session._agent_for(self._config)
+                for chunk in agent.stream(history, text, prompt):
+                    started = True
+                    self._parts.append(chunk)
+                    yield chunk
+            else:
+                yield from self._json_reply(history, text, prompt, assistant)
                 started = True
-                self._parts.append(chunk)
-                yield chunk
+                if self.status == MessageStatus.INVALID:
+                    self._finish(MessageStatus.INVALID)
+                    return
         except GeneratorExit:
             if self._connection is not None:
                 self._connection.stop()  # so the server stops generating too
@@ -207,6 +230,38 @@ class Reply:
         finally:
             self._session._idle.set()
 
+    def _json_reply(
+        self, history: list[Message], text: str, prompt: str, assistant: Assistant
+    ) -> Iterator[str]:
+        """Collect a JSON reply and check it; one more try if it is not valid. Yields "" while collecting
+        (so that Stop still works) and then the reply; sets `status` INVALID and `error` if both failed."""
+        schema = assistant.schema()
+        problem = None
+        for attempt in range(2):
+            agent, self._connection, self.notice = self._session._agent_for(self._config)
+            parts: list[str] = []
+            try:
+                for chunk in agent.stream(history, text, prompt):
+                    parts.append(chunk)
+                    self._parts = parts
+                    yield ""
+            except openai_errors():
+                if attempt or "json_schema" not in self._config.response_format:
+                    raise
+                # This server does not take a schema: ask for any JSON object and validate it ourselves.
+                self._config = with_assistant(self._config, assistant, strict=False)
+                continue
+            _, problem = json_mode.check("".join(parts), assistant.json_mode, schema)
+            if problem is None:
+                break
+        if problem is not None:
+            self.status = MessageStatus.INVALID
+            self.error = InvalidJsonReply(
+                f"The reply is not the JSON this chat asks for, even after a second try: {problem}. "
+                "It is kept as written; press Retry to ask again."
+            )
+        yield "".join(self._parts)
+
     def _finish(self, status: MessageStatus) -> None:
         self.status = status
         text = self.text
@@ -217,7 +272,7 @@ class Reply:
         except StoreError as error:  # deleted in another tab, say: the text is still shown
             self.error = error
             return
-        if status == MessageStatus.COMPLETE and self._question is not None:
+        if status in (MessageStatus.COMPLETE, MessageStatus.INVALID) and self._question is not None:
             self._title(self._question, text)
 
     def _title(self, question: str, answer: str) -> None:

@@ -6,6 +6,7 @@ whose transport (`controller/transport.py`) lets a reply be stopped and smooths 
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Callable
@@ -36,6 +37,7 @@ class ProviderConfig:
     max_tokens: int = 512
     temperature: float = 0.7
     timeout: float = 60.0
+    response_format: str = ""  # JSON text of the OpenAI `response_format` to send, "" for none
 
     @property
     def label(self) -> str:
@@ -67,6 +69,9 @@ def _common(config: ProviderConfig, http_client: httpx.Client) -> dict:
         "timeout": config.timeout,
         "max_retries": 0,
         "http_client": http_client,
+        "additional_kwargs": {"response_format": json.loads(config.response_format)}
+        if config.response_format
+        else {},
     }
 
 

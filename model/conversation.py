@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from errors import InvalidName
+from model.assistant import Assistant
 from model.message import Message, utc_now
 
 MAX_NAME_LENGTH = 100
@@ -83,6 +84,8 @@ class Conversation:
     created_at: datetime = field(default_factory=utc_now)
     updated_at: datetime = field(default_factory=utc_now)
     placement: Placement = field(default_factory=Placement)
+    # A copy of the assistant it was started with (None: the general one), kept as it was then.
+    assistant: Assistant | None = None
 
     def summary(self) -> ConversationSummary:
         """What the sidebar needs to list it."""

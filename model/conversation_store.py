@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from model.assistant import Assistant
 from model.conversation import Conversation, ConversationSummary
 from model.message import Message
 from model.search import SearchHit
@@ -33,9 +34,18 @@ class ConversationStore(ABC):
 
     @abstractmethod
     def create(
-        self, name: str, messages: Sequence[Message] = (), *, rename_if_taken: bool = False
+        self,
+        name: str,
+        messages: Sequence[Message] = (),
+        *,
+        rename_if_taken: bool = False,
+        assistant: Assistant | None = None,
     ) -> Conversation:
         """Add a conversation; raise NameTaken, or pick a free ` (n)` name if `rename_if_taken`."""
+
+    @abstractmethod
+    def set_assistant(self, conversation_id: str, assistant: Assistant | None) -> None:
+        """Change the chat's copy of its assistant; raise ConversationNotFound."""
 
     @abstractmethod
     def add_many(self, conversations: Sequence[Conversation], keep_ids: bool = False) -> list[Conversation]:

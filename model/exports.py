@@ -23,6 +23,7 @@ def conversation_to_dict(conversation: Conversation) -> dict[str, Any]:
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
         **conversation.placement.to_dict(),
+        **({"assistant": conversation.assistant.to_dict()} if conversation.assistant else {}),
         "messages": [m.to_dict() for m in conversation.messages],
     }
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from errors import ImportRefused
+from errors import ImportRefused, InvalidAssistant
+from model.assistant import Assistant
 from model.conversation import MAX_NAME_LENGTH, Conversation, Placement, new_id
 from model.exports import EXPORT_FORMAT
 from model.message import Message, Role, utc_now
@@ -141,9 +142,12 @@ def _ours(items: list[Any], source: str) -> ImportPlan:
                     created_at=_time(item.get("created_at")),
                     updated_at=_time(item.get("updated_at")),
                     placement=placement,
+                    assistant=Assistant.from_dict(item["assistant"]) if item.get("assistant") else None,
                 )
             )
         except (ValueError, TypeError) as error:
+            plan.skipped.append(f"conversation {number}: {error}")
+        except InvalidAssistant as error:
             plan.skipped.append(f"conversation {number}: {error}")
     _too_many(items, plan)
     return plan

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from filelock import FileLock, Timeout
 
 from errors import ConversationNotFound, NameTaken, StoreError, UnsupportedDataFile
+from model.assistant import Assistant
 from model.conversation import (
     TRASH_DAYS,
     Conversation,
@@ -165,7 +166,12 @@ class JsonConversationStore(ConversationStore):
 
     @_one_at_a_time
     def create(
-        self, name: str, messages: Sequence[Message] = (), *, rename_if_taken: bool = False
+        self,
+        name: str,
+        messages: Sequence[Message] = (),
+        *,
+        rename_if_taken: bool = False,
+        assistant: Assistant | None = None,
     ) -> Conversation:
         """Add a conversation under a free name."""
         name = clean_name(name)
@@ -176,7 +182,9 @@ class JsonConversationStore(ConversationStore):
                     raise _name_taken(name)
                 name = unique_name(name, taken)
             now = utc_now()
-            conversation = Conversation(name=name, messages=list(messages), created_at=now, updated_at=now)
+            conversation = Conversation(
+                name=name, messages=list(messages), created_at=now, updated_at=now, assistant=assistant
+            )
             self._write_conversation(conversation)
             summaries[conversation.id] = conversation.summary()
         return _copy(conversation)
@@ -199,6 +207,7 @@ class JsonConversationStore(ConversationStore):
                     created_at=original.created_at,
                     updated_at=original.updated_at,
                     placement=original.placement,
+                    assistant=original.assistant,
                 )
                 self._write_conversation(conversation)
                 summaries[conversation.id] = conversation.summary()
@@ -253,6 +262,14 @@ class JsonConversationStore(ConversationStore):
             self._write_conversation(conversation)
             summaries[conversation_id] = conversation.summary()
         return conversation.name
+
+    @_one_at_a_time
+    def set_assistant(self, conversation_id: str, assistant: Assistant | None) -> None:
+        """Change the chat's copy of its assistant (its JSON mode, say); the assistant itself is untouched."""
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            conversation.assistant = assistant
+            self._write_conversation(conversation)
 
     @_one_at_a_time
     def place(self, conversation_id: str, **changes: Any) -> ConversationSummary:
@@ -673,6 +690,8 @@ def _conversation_to_bytes(conversation: Conversation) -> bytes:
         "updated_at": conversation.updated_at.isoformat(),
         **conversation.placement.to_dict(),
     }
+    if conversation.assistant is not None:
+        head["assistant"] = conversation.assistant.to_dict()
     messages = ",\n".join(json.dumps(m.to_dict(), ensure_ascii=False) for m in conversation.messages)
     text = (
         json.dumps(head, ensure_ascii=False)[:-1]
@@ -698,6 +717,7 @@ def _conversation_from_dict(cid: str, data: Any) -> Conversation:
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
         placement=Placement.from_dict(data),
+        assistant=Assistant.from_dict(data["assistant"]) if data.get("assistant") else None,
     )
 
 
@@ -710,6 +730,7 @@ def _copy(conversation: Conversation) -> Conversation:
         created_at=conversation.created_at,
         updated_at=conversation.updated_at,
         placement=conversation.placement,
+        assistant=conversation.assistant,
     )
 
 

@@ -31,6 +31,7 @@ class MessageStatus(StrEnum):
     COMPLETE = "complete"
     STOPPED = "stopped"  # the user pressed Stop; the text is what had arrived
     FAILED = "failed"  # the provider failed midway; the text is what had arrived
+    INVALID = "invalid"  # complete, but not the JSON the chat's JSON mode asks for (kept as written)
 
 
 @dataclass(slots=True)

@@ -25,9 +25,11 @@ except BnaGPTError as error:  # the data file cannot be used at all (written by 
     session.show_error(error)
     st.stop()
 
+new_chat_assistant = chat_view.chosen_assistant() if conversation is None else None
 prompt = st.chat_input("Message bnaGPT")
 if prompt is not None and not prompt.strip():
     prompt = None  # nothing to send
+prompt = prompt or st.session_state.pop("starter_prompt", None)
 session.show_flashes()
 if conversation is not None:
     chat_view.conversation_actions(conversation)
@@ -41,9 +43,10 @@ if not prompt:
 
 if prompt or retry:
     chat_view.clear_reply_error()
-    config = session.provider_config()
+    assistant = conversation.assistant if conversation is not None else new_chat_assistant
+    config = session.provider_config(assistant.provider if assistant else "")
     try:
-        reply = chat.send(prompt, config) if prompt else chat.retry(config)
+        reply = chat.send(prompt, config, new_chat_assistant) if prompt else chat.retry(config)
     except BnaGPTError as failure:
         chat_view.set_reply_error(failure, unsent=prompt)
     else:

@@ -8,14 +8,18 @@ browser, app and engine share the CPU.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 import streamlit as st
 
+from controller import json_mode
 from controller.chat import Reply
 from controller.library import export_file
 from errors import BnaGPTError
+from model.assistant import GENERAL, Assistant, JsonMode, clean_assistant
 from model.conversation import MAX_FOLDER_LENGTH, Conversation
 from model.message import Message, MessageStatus, Role
 from utils.markdown import escape, for_display
@@ -30,6 +34,7 @@ _AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:"}
 _STATUS_NOTES = {
     MessageStatus.STOPPED: "⏹ Stopped",
     MessageStatus.FAILED: "⚠ Interrupted by an error",
+    MessageStatus.INVALID: "⚠ Not the JSON this chat asks for (kept as written)",
 }
 
 
@@ -48,11 +53,19 @@ def coalesce(chunks: Iterable[str], interval: float = FRAME_SECONDS) -> Iterator
         yield "".join(buffer)
 
 
-def show_message(message: Message) -> None:
-    """One stored message, as a chat bubble."""
+def show_message(message: Message, json_chat: bool = False) -> None:
+    """One stored message, as a chat bubble; in a JSON-mode chat, replies show as JSON with a copy button."""
     role = message.role.value
     with st.chat_message(role, avatar=_AVATARS.get(role)):
-        st.markdown(for_display(message.content))
+        parsed = None
+        if json_chat and message.role == Role.ASSISTANT:
+            parsed, _ = json_mode.check(message.content, JsonMode.OBJECT, None)
+        if parsed is not None:
+            st.code(json.dumps(parsed, indent=2, ensure_ascii=False), language="json")
+        elif json_chat and message.status == MessageStatus.INVALID:
+            st.code(message.content, language=None, wrap_lines=True)
+        else:
+            st.markdown(for_display(message.content))
         note = _STATUS_NOTES.get(message.status)
         if note:
             st.caption(note)
@@ -65,7 +78,9 @@ def show_conversation(conversation: Conversation | None, welcome: bool = True) -
             return
         st.markdown("### How can I help you today?")
         st.caption("Your chats are saved as you go. Open them again from the sidebar.")
+        _assistant_picker()
         return
+    json_chat = conversation.assistant is not None and conversation.assistant.json_mode != JsonMode.OFF
     messages = conversation.messages
     shown = _shown_count(conversation.id)
     hidden = max(0, len(messages) - shown)
@@ -79,7 +94,46 @@ def show_conversation(conversation: Conversation | None, welcome: bool = True) -
             args=(conversation.id,),
         )
     for message in messages[hidden:]:
-        show_message(message)
+        show_message(message, json_chat)
+
+
+def _assistant_picker() -> None:
+    """On a new chat: which assistant answers, and its starter prompts."""
+    try:
+        choices = session.assistants().list()
+    except BnaGPTError as error:
+        session.show_error(error)
+        return
+    by_id = {a.id: a for a in choices}
+    if st.session_state.get("assistant_choice") not in by_id:
+        st.session_state["assistant_choice"] = choices[0].id
+    chosen = st.selectbox(
+        "Assistant",
+        list(by_id),
+        format_func=lambda i: by_id[i].name,
+        key="assistant_choice",
+        help="Make your own on the Assistants page.",
+    )
+    assistant = by_id[chosen]
+    if assistant.description:
+        st.caption(escape(assistant.description))
+    for number, starter in enumerate(assistant.starters):
+        st.button(starter, key=f"starter_{number}", on_click=_start_with, args=(starter,))
+
+
+def chosen_assistant() -> Assistant | None:
+    """The assistant picked for a new chat (None: the general one)."""
+    chosen = st.session_state.get("assistant_choice")
+    if not chosen:
+        return None
+    try:
+        return session.assistants().get(chosen)
+    except BnaGPTError:
+        return None
+
+
+def _start_with(starter: str) -> None:
+    st.session_state["starter_prompt"] = starter
 
 
 def _shown_count(conversation_id: str) -> int:
@@ -187,6 +241,7 @@ def conversation_actions(conversation: Conversation) -> None:
             if st.form_submit_button("Move to folder"):
                 _place(conversation.id, folder=folder)
                 st.rerun()
+        _json_mode_form(conversation)
         json_data, json_name, json_mime = export_file([conversation], "json")
         st.download_button("Export as JSON", json_data, json_name, json_mime, icon=":material/download:")
         md_data, md_name, md_mime = export_file([conversation], "markdown")
@@ -198,6 +253,38 @@ def conversation_actions(conversation: Conversation) -> None:
             on_click=sidebar.trash_conversation,
             args=(conversation.id, conversation.name),
         )
+
+
+_MODE_LABELS = {JsonMode.OFF: "Off", JsonMode.OBJECT: "Any JSON object", JsonMode.SCHEMA: "Matching a schema"}
+
+
+def _json_mode_form(conversation: Conversation) -> None:
+    """This chat's JSON mode (its copy of the assistant changes; the assistant does not)."""
+    current = conversation.assistant or GENERAL
+    with st.form(f"json_form_{conversation.id}", border=False):
+        mode = st.radio(
+            "JSON mode",
+            list(JsonMode),
+            index=list(JsonMode).index(current.json_mode),
+            format_func=_MODE_LABELS.get,
+            horizontal=True,
+            key=f"json_mode_{conversation.id}",
+        )
+        schema = st.text_area(
+            "JSON Schema (for “Matching a schema”)",
+            value=current.json_schema,
+            height=120,
+            key=f"json_schema_{conversation.id}",
+        )
+        if st.form_submit_button("Save JSON mode"):
+            try:
+                updated = clean_assistant(replace(current, json_mode=mode, json_schema=schema))
+                session.chat().store.set_assistant(conversation.id, updated)
+            except BnaGPTError as error:
+                session.show_error(error)
+            else:
+                session.flash("success", f"JSON mode: {_MODE_LABELS[mode]}.")
+                st.rerun()
 
 
 def _place(conversation_id: str, **changes: object) -> None:

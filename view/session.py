@@ -20,6 +20,7 @@ from controller.chat import ChatSession
 from controller.library import backup_if_due
 from controller.providers import GROQ, KINDS, LOCAL, OPENAI, PROVIDERS, ProviderConfig, provider
 from errors import BnaGPTError
+from model.assistant_store import AssistantStore
 from model.backups import Backups
 from model.conversation_store import ConversationStore
 from model.json_store import JsonConversationStore
@@ -142,6 +143,15 @@ def settings() -> Settings:
     return st.session_state["settings"]
 
 
+def assistants() -> AssistantStore:
+    """The assistants saved beside the conversations."""
+    path = settings().data_dir / "assistants.json"
+    store = st.session_state.get("assistant_store")
+    if store is None or store.path != path:
+        store = st.session_state["assistant_store"] = AssistantStore(path)
+    return store
+
+
 def chat() -> ChatSession:
     """This tab's chat controller."""
     return st.session_state["chat"]
@@ -160,11 +170,11 @@ def engine() -> LocalEngine | None:
     return session.engine
 
 
-def provider_config() -> ProviderConfig:
-    """The provider the user chose in the sidebar, with its settings."""
+def provider_config(kind: str = "") -> ProviderConfig:
+    """A provider's settings: `kind` (an assistant's choice), or the one chosen in the sidebar."""
     s = settings()
     ss = st.session_state
-    kind = provider_kind()
+    kind = kind or provider_kind()
     common = {
         "max_tokens": s.max_reply_tokens,
         "temperature": s.temperature,

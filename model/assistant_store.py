@@ -1,0 +1,110 @@
+"""Assistants in `assistants.json` beside the conversations, with the store's safety: a cross-process lock,
+atomic replace, and a file that cannot be read set aside untouched. The built-in assistants live in code."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filelock import FileLock
+
+from errors import AssistantNotFound, InvalidAssistant, StoreError
+from model.assistant import BUILTINS, Assistant, clean_assistant
+from utils.files import atomic_write
+
+FORMAT = "bnagpt-assistants"
+VERSION = 1
+
+
+class AssistantStore:
+    """Saves, lists, loads and deletes assistants."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._lock = FileLock(str(self._path) + ".lock", timeout=15)
+        self.notices: list[str] = []
+
+    @property
+    def path(self) -> Path:
+        """The assistants file."""
+        return self._path
+
+    def list(self) -> list[Assistant]:
+        """Built-in assistants first, then the user's by name."""
+        return [*BUILTINS, *sorted(self._read().values(), key=lambda a: a.name.casefold())]
+
+    def get(self, assistant_id: str) -> Assistant:
+        """One assistant; raise AssistantNotFound."""
+        for assistant in self.list():
+            if assistant.id == assistant_id:
+                return assistant
+        raise AssistantNotFound(
+            "That assistant is no longer saved (it may have been deleted in another tab)."
+        )
+
+    def save(self, assistant: Assistant) -> Assistant:
+        """Add or update an assistant (its version goes up by one); built-ins are copied, never changed."""
+        if any(b.id == assistant.id for b in BUILTINS):
+            raise InvalidAssistant("Built-in assistants cannot be changed: duplicate it and edit the copy.")
+        assistant = clean_assistant(replace(assistant, builtin=False))
+        with self._locked():
+            assistants = self._read(locked=True)
+            previous = assistants.get(assistant.id)
+            saved = replace(assistant, version=previous.version + 1 if previous else 1)
+            assistants[saved.id] = saved
+            self._write(assistants)
+        return saved
+
+    def delete(self, assistant_id: str) -> None:
+        """Remove one of the user's assistants; chats started with it keep their copy of it."""
+        if any(b.id == assistant_id for b in BUILTINS):
+            raise InvalidAssistant("Built-in assistants cannot be deleted.")
+        with self._locked():
+            assistants = self._read(locked=True)
+            if assistants.pop(assistant_id, None) is None:
+                raise AssistantNotFound("That assistant is no longer saved.")
+            self._write(assistants)
+
+    def _read(self, locked: bool = False) -> dict[str, Assistant]:
+        try:
+            raw = self._path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as error:
+            raise StoreError(f"Could not read {self._path}: {error.strerror}.") from None
+        try:
+            document = json.loads(raw.decode("utf-8"))
+            if not isinstance(document, dict) or document.get("format") != FORMAT:
+                raise ValueError("not a bnaGPT assistants file")
+            items = document["assistants"]
+            return {a.id: a for a in (Assistant.from_dict(item) for item in items)}
+        except (ValueError, KeyError, TypeError, InvalidAssistant, RecursionError) as problem:
+            if not locked:
+                with self._locked():
+                    return self._read(locked=True)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            aside = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
+            os.replace(self._path, aside)
+            self.notices.append(
+                f"{self._path.name} could not be read ({problem}). It was moved, untouched, to {aside}; "
+                "your assistants are in it."
+            )
+            return {}
+
+    def _write(self, assistants: dict[str, Assistant]) -> None:
+        document = {
+            "format": FORMAT,
+            "version": VERSION,
+            "assistants": [a.to_dict() for a in assistants.values()],
+        }
+        atomic_write(self._path, (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+
+    def _locked(self):
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            return self._lock
+        except OSError as error:
+            raise StoreError(f"Could not save to {self._path.parent}: {error.strerror or error}.") from None

@@ -1,0 +1,193 @@
+"""The Assistants page: make, edit, duplicate and delete assistants, and start a chat with one."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import streamlit as st
+
+from errors import BnaGPTError
+from model.assistant import Assistant, JsonMode
+from utils.markdown import escape
+from view import session
+
+NEW = "new"
+_PROVIDERS = {
+    "": "The one chosen in the sidebar",
+    "local": "Local",
+    "groq": "Groq",
+    "openai": "OpenAI-compatible",
+}
+_MODES = {JsonMode.OFF: "Off", JsonMode.OBJECT: "Any JSON object", JsonMode.SCHEMA: "Matching a schema"}
+
+
+def assistant_list() -> None:
+    """Every assistant, with what can be done to it."""
+    store = session.assistants()
+    try:
+        assistants = store.list()
+    except BnaGPTError as error:
+        session.show_error(error)
+        return
+    for notice in store.notices:
+        st.warning(escape(notice))
+    store.notices.clear()
+    st.button(
+        "New assistant",
+        icon=":material/add:",
+        type="primary",
+        key="assistant_new",
+        on_click=_edit,
+        args=(NEW,),
+    )
+    editing = st.session_state.get("editing_assistant")
+    if editing == NEW:
+        _form(st.session_state.setdefault("new_assistant", Assistant(name="")))
+    for assistant in assistants:
+        if editing == assistant.id and not assistant.builtin:
+            _form(assistant)
+            continue
+        with st.container(border=True):
+            badge = " · built in" if assistant.builtin else f" · version {assistant.version}"
+            st.markdown(f"**{escape(assistant.name)}**{badge}")
+            if assistant.description:
+                st.caption(escape(assistant.description))
+            details = [f"JSON: {_MODES[assistant.json_mode]}"]
+            if assistant.provider:
+                details.append(f"provider: {_PROVIDERS[assistant.provider]}")
+            if assistant.model:
+                details.append(f"model: {assistant.model}")
+            st.caption(escape(" · ".join(details)))
+            columns = st.columns(4)
+            if columns[0].button("Start a chat", key=f"start_{assistant.id}"):
+                _start_chat(assistant)
+            columns[1].button(
+                "Duplicate", key=f"duplicate_{assistant.id}", on_click=_duplicate, args=(assistant,)
+            )
+            if not assistant.builtin:
+                columns[2].button("Edit", key=f"edit_{assistant.id}", on_click=_edit, args=(assistant.id,))
+                columns[3].button(
+                    "Delete", key=f"delete_assistant_{assistant.id}", on_click=_delete, args=(assistant,)
+                )
+
+
+def _form(assistant: Assistant) -> None:
+    with st.form(f"assistant_form_{assistant.id}"):
+        name = st.text_input("Name", value=assistant.name, max_chars=60, key=f"assistant_name_{assistant.id}")
+        description = st.text_input(
+            "Description", value=assistant.description, key=f"assistant_description_{assistant.id}"
+        )
+        instructions = st.text_area(
+            "Instructions (the system prompt)",
+            value=assistant.instructions,
+            height=150,
+            key=f"assistant_instructions_{assistant.id}",
+        )
+        provider = st.selectbox(
+            "Provider",
+            list(_PROVIDERS),
+            index=list(_PROVIDERS).index(assistant.provider),
+            format_func=_PROVIDERS.get,
+            key=f"assistant_provider_{assistant.id}",
+        )
+        model = st.text_input(
+            "Model (empty: the provider's)", value=assistant.model, key=f"assistant_model_{assistant.id}"
+        )
+        left, right = st.columns(2)
+        temperature = left.number_input(
+            "Temperature",
+            0.0,
+            2.0,
+            value=assistant.temperature,
+            step=0.1,
+            placeholder="default",
+            key=f"assistant_temperature_{assistant.id}",
+        )
+        max_tokens = right.number_input(
+            "Longest reply (tokens)",
+            1,
+            32768,
+            value=assistant.max_tokens,
+            step=64,
+            placeholder="default",
+            key=f"assistant_max_tokens_{assistant.id}",
+        )
+        mode = st.radio(
+            "JSON mode",
+            list(JsonMode),
+            index=list(JsonMode).index(assistant.json_mode),
+            format_func=_MODES.get,
+            horizontal=True,
+            key=f"assistant_json_mode_{assistant.id}",
+        )
+        schema = st.text_area(
+            "JSON Schema", value=assistant.json_schema, height=150, key=f"assistant_schema_{assistant.id}"
+        )
+        starters = st.text_area(
+            "Starter prompts, one per line",
+            value="\n".join(assistant.starters),
+            key=f"assistant_starters_{assistant.id}",
+        )
+        save, cancel = st.columns(2)
+        saved = save.form_submit_button("Save", type="primary")
+        cancelled = cancel.form_submit_button("Cancel")
+    if cancelled:
+        st.session_state.pop("editing_assistant", None)
+        st.session_state.pop("new_assistant", None)
+        st.rerun()
+    if saved:
+        edited = replace(
+            assistant,
+            name=name,
+            description=description,
+            instructions=instructions,
+            provider=provider,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_mode=mode,
+            json_schema=schema,
+            starters=tuple(starters.splitlines()),
+        )
+        try:
+            stored = session.assistants().save(edited)
+        except BnaGPTError as error:
+            session.show_error(error)
+            return
+        st.session_state.pop("editing_assistant", None)
+        st.session_state.pop("new_assistant", None)
+        session.flash("success", f"Saved “{stored.name}” (version {stored.version}).")
+        st.rerun()
+
+
+def _edit(assistant_id: str) -> None:
+    st.session_state["editing_assistant"] = assistant_id
+
+
+def _duplicate(assistant: Assistant) -> None:
+    copy = replace(
+        assistant, id=uuid.uuid4().hex, name=f"{assistant.name} (copy)"[:60], builtin=False, version=1
+    )
+    try:
+        stored = session.assistants().save(copy)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+        return
+    st.session_state["editing_assistant"] = stored.id
+
+
+def _delete(assistant: Assistant) -> None:
+    try:
+        session.assistants().delete(assistant.id)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+        return
+    session.flash("success", f"Deleted “{assistant.name}”. Chats started with it keep answering as before.")
+
+
+def _start_chat(assistant: Assistant) -> None:
+    session.chat().new()
+    st.query_params.pop("c", None)
+    st.session_state["assistant_choice"] = assistant.id
+    st.switch_page("pages/chat_page.py")
