@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from errors import AssistantNotFound, InvalidAssistant, StoreError
 from model.assistant import BUILTINS, Assistant, clean_assistant
@@ -102,9 +104,15 @@ class AssistantStore:
         }
         atomic_write(self._path, (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
 
-    def _locked(self):
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            return self._lock
+            with self._lock:
+                yield
+        except Timeout:
+            raise StoreError(
+                f"Another bnaGPT process has held {self._path.name} locked for over 15 s. Try again."
+            ) from None
         except OSError as error:
             raise StoreError(f"Could not save to {self._path.parent}: {error.strerror or error}.") from None

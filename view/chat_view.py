@@ -209,8 +209,12 @@ def show_reply_error() -> None:
 
 
 def conversation_actions(conversation: Conversation) -> None:
-    """A menu above the open conversation: pin, archive, folder, export, trash."""
+    """A menu above the open conversation: pin, archive, folder, JSON mode, export, trash."""
     placement = conversation.placement
+    assistant = conversation.assistant
+    if assistant is not None and (assistant.id != GENERAL.id or assistant.json_mode != JsonMode.OFF):
+        mode = "" if assistant.json_mode == JsonMode.OFF else f" · JSON: {_MODE_LABELS[assistant.json_mode]}"
+        st.caption(escape(f"{assistant.name}, version {assistant.version}{mode}"))
     with st.popover("Conversation", icon=":material/more_horiz:"):
         pin_label = "Unpin" if placement.pinned else "Pin to the top"
         st.button(
