@@ -5,6 +5,7 @@ import streamlit as st
 from errors import BnaGPTError
 from view import library_view, session
 
+st.header("Library")
 session.show_flashes()
 try:
     summaries = session.chat().store.list()

@@ -131,13 +131,15 @@ def _conversations() -> None:
     # Only a page of rows is drawn: with 1,000 chats, drawing them all made every rerun take 0.6 s.
     limit = st.session_state.get("sidebar_limit", SIDEBAR_PAGE)
     editing = st.session_state.get("sidebar_action")
+    # The page opens the chat in the address after the sidebar is drawn: mark that one from the first run.
+    current = st.query_params.get("c") or chat.conversation_id
     for heading, summary, snippet in rows[:limit]:
         if heading:
             st.caption(heading)
         if editing == ("rename", summary.id):
             _rename_form(summary)
         else:
-            _row(summary, current=summary.id == chat.conversation_id, snippet=snippet)
+            _row(summary, current=summary.id == current, snippet=snippet)
     if len(rows) > limit:
         st.button(
             f"Show more ({len(rows) - limit} more)",
