@@ -84,10 +84,10 @@ def _app(chat: ChatSession, config: ProviderConfig, prompt: str) -> Sample:
     return first - started, tokens, last - first
 
 
-def _with_response_gen(self: Agent, history, text: str):
+def _with_response_gen(self: Agent, history, text: str, system_prompt: str = SYSTEM_PROMPT):
     """Agent.stream as it was before reading the queue itself (the whole history fits here)."""
     self._memory.set([to_chat_message(m) for m in history])
-    yield from self._agent_for(SYSTEM_PROMPT).stream_chat(text).response_gen
+    yield from self._agent_for(system_prompt).stream_chat(text).response_gen
 
 
 def _app_response_gen(chat: ChatSession, config: ProviderConfig, prompt: str) -> Sample:
