@@ -51,8 +51,15 @@ def local_engine(
 
 
 @st.cache_resource(show_spinner=False)
-def _agent_stack_loader() -> threading.Thread:
-    thread = threading.Thread(target=providers.preload, name="bnagpt-preload", daemon=True)
+def _agent_stack_loader(_engine: LocalEngine | None) -> threading.Thread:
+    def load() -> None:
+        if _engine is not None:
+            # The engine is starting on the same cores: let it finish first (the import takes ~2 s of CPU).
+            with contextlib.suppress(BnaGPTError):
+                _engine.ensure_running()
+        providers.preload()
+
+    thread = threading.Thread(target=load, name="bnagpt-preload", daemon=True)
     thread.start()
     return thread
 
@@ -60,7 +67,7 @@ def _agent_stack_loader() -> threading.Thread:
 def after_page() -> None:
     """Work for after the first page is drawn, once per app process, in the background: load the agent
     stack so the first reply need not, and take today's backup."""
-    _agent_stack_loader()
+    _agent_stack_loader(chat().engine)
     _search_warmer(str(settings().data_dir), chat().store)
     s = settings()
     if s.backups_kept:
