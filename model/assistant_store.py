@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
 from errors import AssistantNotFound, InvalidAssistant, StoreError
 from model.assistant import BUILTINS, Assistant, clean_assistant
-from utils.files import atomic_write
+from utils.files import atomic_write, locked
 
 FORMAT = "bnagpt-assistants"
 VERSION = 1
@@ -104,15 +103,5 @@ class AssistantStore:
         }
         atomic_write(self._path, (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock:
-                yield
-        except Timeout:
-            raise StoreError(
-                f"Another bnaGPT process has held {self._path.name} locked for over 15 s. Try again."
-            ) from None
-        except OSError as error:
-            raise StoreError(f"Could not save to {self._path.parent}: {error.strerror or error}.") from None
+    def _locked(self) -> AbstractContextManager[None]:
+        return locked(self._lock, self._path)

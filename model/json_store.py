@@ -32,13 +32,13 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
 from errors import ConversationNotFound, NameTaken, StoreError, UnsupportedDataFile
 from model.assistant import Assistant
@@ -55,7 +55,7 @@ from model.conversation import (
 from model.conversation_store import ConversationStore
 from model.message import Message, utc_now
 from model.search import SearchHit, query_words, snippet
-from utils.files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write
+from utils.files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, locked
 
 FORMAT = "bnagpt-conversations"
 CONVERSATION_FORMAT = "bnagpt-conversation"
@@ -480,22 +480,8 @@ class JsonConversationStore(ConversationStore):
 
     # -- writing helpers -------------------------------------------------------------------------
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock:
-                yield
-        except Timeout:
-            raise StoreError(
-                f"Another bnaGPT process has held {self._path.name} locked for over "
-                f"{self._lock.timeout:.0f} s. Try again; if it persists, restart the app."
-            ) from None
-        except OSError as error:
-            raise StoreError(
-                f"Could not save to {self._path.parent}: {error.strerror or error}. Check that the folder "
-                "exists and is writable, or point BNAGPT_DATA_DIR at one that is."
-            ) from None
+    def _locked(self) -> AbstractContextManager[None]:
+        return locked(self._lock, self._path)
 
     @contextmanager
     def _writing(self) -> Iterator[dict[str, ConversationSummary]]:

@@ -15,7 +15,7 @@ from controller.chat import ChatSession
 from errors import BnaGPTError, InvalidAssistant, InvalidJsonReply
 from model.assistant import GENERAL, JSON_EXTRACTOR, Assistant, JsonMode, check_schema
 from model.assistant_store import AssistantStore
-from model.message import MessageStatus
+from model.message import Message, MessageStatus, Role
 from tests.conftest import PROJECT, Scripted, read_conversation, read_document
 
 
@@ -297,9 +297,6 @@ def test_json_chat_shows_replies_as_json_and_per_chat_mode_changes(store, data_f
     """A JSON reply is shown as formatted JSON (a code block with a copy button); the chat's own JSON mode
     can be changed from its menu without touching the assistant."""
     chat = store.create("Data", assistant=replace(GENERAL, json_mode=JsonMode.OBJECT))
-    store.append(chat.id, *[])
-    from model.message import Message, Role
-
     store.append(chat.id, Message(Role.USER, "give"), Message(Role.ASSISTANT, '{"a": [1, 2]}'))
     at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60)
     at.query_params["c"] = chat.id

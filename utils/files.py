@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from errors import StoreError
 
 TEMP_PREFIX, TEMP_SUFFIX = ".bnagpt-", ".tmp"
 
@@ -34,3 +40,22 @@ def atomic_write(path: Path, data: bytes, temp_folder: Path | None = None, durab
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+@contextmanager
+def locked(lock: FileLock, path: Path) -> Iterator[None]:
+    """Hold the cross-process `lock` guarding `path` (creating its folder); failures become StoreError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with lock:
+            yield
+    except Timeout:
+        raise StoreError(
+            f"Another bnaGPT process has held {path.name} locked for over {lock.timeout:.0f} s. Try again; "
+            "if it persists, restart the app."
+        ) from None
+    except OSError as error:
+        raise StoreError(
+            f"Could not save to {path.parent}: {error.strerror or error}. Check that the folder exists "
+            "and is writable, or point BNAGPT_DATA_DIR at one that is."
+        ) from None
