@@ -30,6 +30,11 @@ class JsonMode(StrEnum):
     OBJECT = "object"  # any JSON object
     SCHEMA = "schema"  # a JSON object matching `json_schema`
 
+    @property
+    def label(self) -> str:
+        """How the user knows this mode."""
+        return {"off": "Off", "object": "Any JSON object", "schema": "Matching a schema"}[self.value]
+
 
 @dataclass(frozen=True, slots=True)
 class Assistant:

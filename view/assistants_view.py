@@ -8,9 +8,10 @@ from dataclasses import replace
 import streamlit as st
 
 from errors import BnaGPTError
-from model.assistant import Assistant, JsonMode
+from model.assistant import Assistant
 from utils.markdown import escape
 from view import session
+from view.chat_view import json_mode_input
 
 NEW = "new"
 _PROVIDERS = {
@@ -19,7 +20,6 @@ _PROVIDERS = {
     "groq": "Groq",
     "openai": "OpenAI-compatible",
 }
-_MODES = {JsonMode.OFF: "Off", JsonMode.OBJECT: "Any JSON object", JsonMode.SCHEMA: "Matching a schema"}
 
 
 def assistant_list() -> None:
@@ -53,7 +53,7 @@ def assistant_list() -> None:
             st.markdown(f"**{escape(assistant.name)}**{badge}")
             if assistant.description:
                 st.caption(escape(assistant.description))
-            details = [f"JSON: {_MODES[assistant.json_mode]}"]
+            details = [f"JSON: {assistant.json_mode.label}"]
             if assistant.provider:
                 details.append(f"provider: {_PROVIDERS[assistant.provider]}")
             if assistant.model:
@@ -113,14 +113,7 @@ def _form(assistant: Assistant) -> None:
             placeholder="default",
             key=f"assistant_max_tokens_{assistant.id}",
         )
-        mode = st.radio(
-            "JSON mode",
-            list(JsonMode),
-            index=list(JsonMode).index(assistant.json_mode),
-            format_func=_MODES.get,
-            horizontal=True,
-            key=f"assistant_json_mode_{assistant.id}",
-        )
+        mode = json_mode_input(assistant.json_mode, f"assistant_json_mode_{assistant.id}")
         schema = st.text_area(
             "JSON Schema", value=assistant.json_schema, height=150, key=f"assistant_schema_{assistant.id}"
         )

@@ -15,9 +15,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from controller import json_mode
+from controller import json_mode, library
 from controller.chat import Reply
-from controller.library import export_file
 from errors import BnaGPTError
 from model.assistant import GENERAL, Assistant, JsonMode, clean_assistant
 from model.conversation import MAX_FOLDER_LENGTH, Conversation
@@ -213,7 +212,7 @@ def conversation_actions(conversation: Conversation) -> None:
     placement = conversation.placement
     assistant = conversation.assistant
     if assistant is not None and (assistant.id != GENERAL.id or assistant.json_mode != JsonMode.OFF):
-        mode = "" if assistant.json_mode == JsonMode.OFF else f" · JSON: {_MODE_LABELS[assistant.json_mode]}"
+        mode = "" if assistant.json_mode == JsonMode.OFF else f" · JSON: {assistant.json_mode.label}"
         st.caption(escape(f"{assistant.name}, version {assistant.version}{mode}"))
     with st.popover("Conversation", icon=":material/more_horiz:"):
         pin_label = "Unpin" if placement.pinned else "Pin to the top"
@@ -246,10 +245,11 @@ def conversation_actions(conversation: Conversation) -> None:
                 _place(conversation.id, folder=folder)
                 st.rerun()
         _json_mode_form(conversation)
-        json_data, json_name, json_mime = export_file([conversation], "json")
-        st.download_button("Export as JSON", json_data, json_name, json_mime, icon=":material/download:")
-        md_data, md_name, md_mime = export_file([conversation], "markdown")
-        st.download_button("Export as Markdown", md_data, md_name, md_mime, icon=":material/download:")
+        for kind, label in (("json", "JSON"), ("markdown", "Markdown")):
+            data, name, mime = library.export_file([conversation], kind)
+            st.download_button(
+                f"Export as {label}", data, name, mime, icon=":material/download:", key=f"export_{kind}"
+            )
         st.button(
             "Move to the trash",
             icon=":material/delete:",
@@ -259,21 +259,23 @@ def conversation_actions(conversation: Conversation) -> None:
         )
 
 
-_MODE_LABELS = {JsonMode.OFF: "Off", JsonMode.OBJECT: "Any JSON object", JsonMode.SCHEMA: "Matching a schema"}
+def json_mode_input(mode: JsonMode, key: str) -> JsonMode:
+    """The JSON mode choice, as the Assistants page and a chat's menu show it."""
+    return st.radio(
+        "JSON mode",
+        list(JsonMode),
+        index=list(JsonMode).index(mode),
+        format_func=lambda m: m.label,
+        horizontal=True,
+        key=key,
+    )
 
 
 def _json_mode_form(conversation: Conversation) -> None:
     """This chat's JSON mode (its copy of the assistant changes; the assistant does not)."""
     current = conversation.assistant or GENERAL
     with st.form(f"json_form_{conversation.id}", border=False):
-        mode = st.radio(
-            "JSON mode",
-            list(JsonMode),
-            index=list(JsonMode).index(current.json_mode),
-            format_func=_MODE_LABELS.get,
-            horizontal=True,
-            key=f"json_mode_{conversation.id}",
-        )
+        mode = json_mode_input(current.json_mode, f"json_mode_{conversation.id}")
         schema = st.text_area(
             "JSON Schema (for “Matching a schema”)",
             value=current.json_schema,
@@ -287,7 +289,7 @@ def _json_mode_form(conversation: Conversation) -> None:
             except BnaGPTError as error:
                 session.show_error(error)
             else:
-                session.flash("success", f"JSON mode: {_MODE_LABELS[mode]}.")
+                session.flash("success", f"JSON mode: {mode.label}.")
                 st.rerun()
 
 
