@@ -4,7 +4,7 @@ import streamlit as st
 
 from view import session, sidebar
 
-st.set_page_config(page_title="bnaGPT", page_icon=":material/chat:", layout="centered")
+st.set_page_config(page_title="bnaGPT", page_icon=session.FAVICON)
 session.init()
 # The URL paths differ from the file names on purpose: Streamlit still maps a `pages/` folder the old
 # way until st.navigation has run once, and a request for /settings must reach this frame, not the bare

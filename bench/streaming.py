@@ -39,7 +39,7 @@ SEED = 42
 Sample = tuple[float, int, float]  # seconds to first token, tokens, seconds from first to last token
 
 
-def _raw(client: httpx.Client, base_url: str, prompt: str) -> Sample:
+def engine_reply(client: httpx.Client, base_url: str, prompt: str) -> Sample:
     """(seconds to first token, tokens, seconds from first to last token) straight from the engine."""
     body = {
         "model": MODEL_ALIAS,
@@ -100,7 +100,7 @@ def _app_response_gen(chat: ChatSession, config: ProviderConfig, prompt: str) ->
 
 
 PATHS = (
-    ("a", "engine direct", lambda client, url, chat, config, prompt: _raw(client, url, prompt)),
+    ("a", "engine direct", lambda client, url, chat, config, prompt: engine_reply(client, url, prompt)),
     ("b", "through the app", lambda client, url, chat, config, prompt: _app(chat, config, prompt)),
     (
         "c",

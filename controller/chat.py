@@ -68,7 +68,8 @@ class ChatSession:
         """Save a copy of the open chat under a new name and switch to it."""
         current = self.conversation()
         messages = current.messages if current else []
-        copy = self.store.create(name, messages)
+        assistant = current.assistant if current else None
+        copy = self.store.create(name, messages, assistant=assistant, named_by_user=True)
         self.conversation_id = copy.id
         return copy
 

@@ -40,8 +40,10 @@ class ConversationStore(ABC):
         *,
         rename_if_taken: bool = False,
         assistant: Assistant | None = None,
+        named_by_user: bool = False,
     ) -> Conversation:
-        """Add a conversation; raise NameTaken, or pick a free ` (n)` name if `rename_if_taken`."""
+        """Add a conversation; raise NameTaken, or pick a free ` (n)` name if `rename_if_taken`;
+        `named_by_user`: automatic titles leave its name alone."""
 
     @abstractmethod
     def set_assistant(self, conversation_id: str, assistant: Assistant | None) -> None:

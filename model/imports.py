@@ -154,7 +154,7 @@ def _ours(items: list[Any], source: str) -> ImportPlan:
 
 
 def _article(document: dict[str, list[Any]]) -> ImportPlan:
-    plan = ImportPlan("the article's conversations file")
+    plan = ImportPlan("article's conversations file")
     epoch = datetime.fromtimestamp(0, UTC)
     for name, messages in list(document.items())[:MAX_CONVERSATIONS]:
         try:

@@ -172,6 +172,7 @@ class JsonConversationStore(ConversationStore):
         *,
         rename_if_taken: bool = False,
         assistant: Assistant | None = None,
+        named_by_user: bool = False,
     ) -> Conversation:
         """Add a conversation under a free name."""
         name = clean_name(name)
@@ -183,7 +184,12 @@ class JsonConversationStore(ConversationStore):
                 name = unique_name(name, taken)
             now = utc_now()
             conversation = Conversation(
-                name=name, messages=list(messages), created_at=now, updated_at=now, assistant=assistant
+                name=name,
+                messages=list(messages),
+                created_at=now,
+                updated_at=now,
+                placement=Placement(named_by_user=named_by_user),
+                assistant=assistant,
             )
             self._write_conversation(conversation)
             summaries[conversation.id] = conversation.summary()
@@ -381,7 +387,8 @@ class JsonConversationStore(ConversationStore):
             self._signature = signature  # unchanged: comparing bytes is far cheaper than parsing
             return
         try:
-            kind, parsed = _parse_index(raw)
+            modified = datetime.fromtimestamp(signature[2] / 1e9, UTC) if signature else utc_now()
+            kind, parsed = _parse_index(raw, modified)
         except _Unreadable as problem:
             if not locked:
                 # Re-check under the lock: a writer may have replaced the file since we read it.
@@ -394,7 +401,8 @@ class JsonConversationStore(ConversationStore):
             self.notices.append(
                 f"{self._path.name} could not be read ({problem}). It was moved, untouched, to {aside}, "
                 f"and the list was rebuilt from the {len(summaries)} conversation files in "
-                f"{self._folder}."
+                f"{self._folder}. To bring back chats missing from the list: Library → Backups → “Bring "
+                "back missing chats”, or Library → Import the moved file if it holds conversations."
             )
             return
         if kind == "index":
@@ -575,8 +583,9 @@ class JsonConversationStore(ConversationStore):
 # -- formats ---------------------------------------------------------------------------------------
 
 
-def _parse_index(raw: bytes | None) -> tuple[str, Any]:
-    """("index", summaries by id), or ("v1" | "article", conversations by id) for an older file."""
+def _parse_index(raw: bytes | None, when: datetime) -> tuple[str, Any]:
+    """("index", summaries by id), or ("v1" | "article", conversations by id) for an older file; the
+    article's file has no times, so its chats take `when` (the file's modification time)."""
     if raw is None:
         return "index", {}
     document = _json_object(raw)
@@ -598,14 +607,14 @@ def _parse_index(raw: bytes | None) -> tuple[str, Any]:
             if version == 1:
                 return "v1", {cid: _conversation_from_dict(cid, data) for cid, data in items.items()}
             return "index", {cid: _summary_from_dict(cid, data) for cid, data in items.items()}
-        return "article", _parse_article_format(document)
+        return "article", _parse_article_format(document, when)
     except (ValueError, TypeError, KeyError) as error:
         raise _Unreadable(str(error) or type(error).__name__) from None
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8-sig"))  # a byte order mark, as some editors write
     except UnicodeDecodeError as error:
         raise _Unreadable(f"not UTF-8 text at byte {error.start}") from None
     except json.JSONDecodeError as error:
@@ -617,19 +626,18 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return document
 
 
-def _parse_article_format(document: dict[str, Any]) -> dict[str, Conversation]:
+def _parse_article_format(document: dict[str, Any], when: datetime) -> dict[str, Conversation]:
     if not all(isinstance(v, list) for v in document.values()):
         raise ValueError("neither a bnaGPT file nor the article's {name: [messages]} format")
     conversations = {}
-    epoch = datetime.fromtimestamp(0, UTC)
     for name, messages in document.items():
         cid = uuid.uuid5(_ARTICLE_NAMESPACE, name).hex
         conversations[cid] = Conversation(
             id=cid,
             name=name,
-            messages=[Message.from_dict(m, default_time=epoch) for m in messages],
-            created_at=epoch,
-            updated_at=epoch,
+            messages=[Message.from_dict(m, default_time=when) for m in messages],
+            created_at=when,
+            updated_at=when,
         )
     return conversations
 
@@ -652,8 +660,7 @@ def _summary_to_dict(summary: ConversationSummary) -> dict[str, Any]:
 
 
 def _summary_from_dict(cid: str, data: Any) -> ConversationSummary:
-    if not isinstance(data, dict):
-        raise ValueError(f"conversation {cid!r} must be an object")
+    _require(cid, data, ("name", "message_count", "created_at", "updated_at"))
     name, count = data["name"], data["message_count"]
     if not isinstance(name, str) or not isinstance(count, int):
         raise ValueError(f"conversation {cid!r} has a malformed name or message count")
@@ -688,8 +695,7 @@ def _conversation_to_bytes(conversation: Conversation) -> bytes:
 
 
 def _conversation_from_dict(cid: str, data: Any) -> Conversation:
-    if not isinstance(data, dict):
-        raise ValueError(f"conversation {cid!r} must be an object")
+    _require(cid, data, ("name", "created_at", "updated_at"))
     name = data["name"]
     if not isinstance(name, str):
         raise ValueError(f"conversation {cid!r} has a name that is not text")
@@ -705,6 +711,15 @@ def _conversation_from_dict(cid: str, data: Any) -> Conversation:
         placement=Placement.from_dict(data),
         assistant=Assistant.from_dict(data["assistant"]) if data.get("assistant") else None,
     )
+
+
+def _require(cid: str, data: Any, fields: Sequence[str]) -> None:
+    """Raise ValueError naming what is missing, rather than a bare KeyError's field name."""
+    if not isinstance(data, dict):
+        raise ValueError(f"conversation {cid!r} must be an object")
+    missing = [f for f in fields if f not in data]
+    if missing:
+        raise ValueError(f"conversation {cid!r} lacks the field {', '.join(map(repr, missing))}")
 
 
 def _copy(conversation: Conversation) -> Conversation:

@@ -1,4 +1,8 @@
-"""The chat: the open conversation, a box to type in, replies streamed from the chosen provider."""
+"""The chat: the open conversation, a box to type in, replies streamed from the chosen provider.
+
+A message is saved by the chat box's callback, before this script runs, so the sidebar lists a new chat
+and the address names it while its first reply streams: a reload then reopens it instead of a new chat.
+"""
 
 import streamlit as st
 
@@ -25,34 +29,16 @@ except BnaGPTError as error:  # the data file cannot be used at all (written by 
     session.show_error(error)
     st.stop()
 
-new_chat_assistant = chat_view.chosen_assistant() if conversation is None else None
-prompt = st.chat_input("Message bnaGPT")
-if prompt is not None and not prompt.strip():
-    prompt = None  # nothing to send
-prompt = prompt or st.session_state.pop("starter_prompt", None)
+st.chat_input("Message bnaGPT", key="chat_prompt", on_submit=chat_view.send_typed)
+reply = chat_view.take_pending_reply()
 session.show_flashes()
 if conversation is not None:
     chat_view.conversation_actions(conversation)
-chat_view.show_conversation(conversation, welcome=not prompt)
+chat_view.show_conversation(conversation, welcome=reply is None)
 
-retry = False
-if not prompt:
-    chat_view.show_reply_error()
-    if chat.needs_reply(conversation):
-        retry = st.button("Retry", icon=":material/refresh:", key="retry")
-
-if prompt or retry:
-    chat_view.clear_reply_error()
-    assistant = conversation.assistant if conversation is not None else new_chat_assistant
-    config = session.provider_config(assistant.provider if assistant else "")
-    try:
-        reply = chat.send(prompt, config, new_chat_assistant) if prompt else chat.retry(config)
-    except BnaGPTError as failure:
-        chat_view.set_reply_error(failure, unsent=prompt)
-    else:
-        if prompt:
-            chat_view.show_user_prompt(prompt)
-        chat_view.stream_reply(reply)
-    if chat.conversation_id:
-        st.query_params["c"] = chat.conversation_id
+if reply is not None:
+    chat_view.stream_reply(reply)
     st.rerun()
+chat_view.show_reply_error()
+if chat.needs_reply(conversation):
+    st.button("Retry", icon=":material/refresh:", key="retry", on_click=chat_view.retry)

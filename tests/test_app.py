@@ -23,7 +23,10 @@ def new_app(**query: str) -> AppTest:
 
 def chat_texts(at: AppTest) -> list[tuple[str, str]]:
     """(role, text) of each chat bubble on the page."""
-    return [(m.name, " ".join(md.value for md in m.markdown)) for m in at.chat_message]
+    return [
+        (m.name, " ".join([t.value for t in m.text] + [md.value for md in m.markdown]))
+        for m in at.chat_message
+    ]
 
 
 def sidebar_names(at: AppTest) -> list[str]:

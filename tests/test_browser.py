@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
+from model.json_store import JsonConversationStore
+from model.message import Message, Role
 from tests import chatgpt_export
 from tests.conftest import IN_CI, PROJECT, chromium_path, read_document, stored_messages, wait_until
 from utils.local_server import free_port
@@ -99,63 +102,72 @@ def page(chromium: str):
 
 def send(page, text: str) -> None:
     box = page.get_by_placeholder("Message bnaGPT")
-    box.wait_for(timeout=60_000)
+    expect(box).to_be_editable(timeout=60_000)
     box.fill(text)
     box.press("Enter")
 
 
-def assistant_text(page) -> str:
-    bubbles = page.locator('[data-testid="stChatMessage"]')
-    count = bubbles.count()
-    return bubbles.nth(count - 1).inner_text() if count >= 2 else ""
+def bubbles(page):
+    return page.locator('[data-testid="stChatMessage"]')
+
+
+# Notes, inside the page, every length the reply's text takes: no polling from the test while it streams.
+_WATCH_LENGTHS = """() => {
+  window.__lengths = [];
+  new MutationObserver(() => {
+    const all = document.querySelectorAll('[data-testid="stChatMessage"]');
+    if (all.length < 2) return;
+    const body = all[all.length - 1].querySelector('[data-testid="stMarkdownContainer"]');
+    const n = body ? body.innerText.trim().length : 0;
+    if (n && window.__lengths[window.__lengths.length - 1] !== n) window.__lengths.push(n);
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
 
 
 def test_chat_streams_survives_reload_and_deletes(page, app_url, tmp_path):
     """Send, watch the reply grow, reload, reopen from the sidebar, move it to the trash."""
     page.goto(app_url)
+    expect(page.get_by_placeholder("Message bnaGPT")).to_be_editable(timeout=60_000)
+    page.evaluate(_WATCH_LENGTHS)
     send(
         page,
         "Write a long story about a lighthouse keeper. <b>not bold</b> ![pixel](http://198.51.100.7/p.png)",
     )
     stop = page.locator('[data-testid="stChatMessage"] button', has_text="Stop")
-    stop.wait_for(timeout=60_000)
-    lengths = []
-    while stop.count() and stop.is_visible():
-        text = assistant_text(page).replace("Stop", "").strip()
-        if text and (not lengths or len(text) != lengths[-1]):
-            lengths.append(len(text))
-        time.sleep(0.05)
+    expect(stop).to_be_visible(timeout=60_000)
+    expect(stop).to_have_count(0, timeout=120_000)  # the reply has ended
+    lengths = page.evaluate("() => window.__lengths")
     assert len(lengths) >= 3, f"the reply did not stream: saw lengths {lengths}"
-    assert wait_until(lambda: len(stored_messages(tmp_path / "conversations.json")) == 2, 30)
+    data_file = tmp_path / "conversations.json"
+    assert wait_until(lambda: len(stored_messages(data_file)) == 2, 30)
 
-    user_bubble = page.locator('[data-testid="stChatMessage"]').first
-    assert "<b>not bold</b>" in user_bubble.inner_text()  # shown as text, not markup
-    assert user_bubble.locator("b").count() == 0
-    assert page.locator('[data-testid="stChatMessage"] img[src*="198.51.100.7"]').count() == 0
-    reply = stored_messages(tmp_path / "conversations.json")[1][1]
+    user_bubble = bubbles(page).first
+    expect(user_bubble).to_contain_text("<b>not bold</b>")  # shown as text, not markup
+    expect(user_bubble.locator("b")).to_have_count(0)
+    expect(page.locator('[data-testid="stChatMessage"] img[src*="198.51.100.7"]')).to_have_count(0)
+    reply = stored_messages(data_file)[1][1]
+    words = [w for w in reply.split() if w.isalpha()]  # Markdown may restyle the rest
+    assert words
 
     page.goto(app_url)  # a new tab: nothing open
     sidebar = page.locator('[data-testid="stSidebar"]')
-    conversation_id = next(iter(read_document(tmp_path / "conversations.json")["conversations"]))
+    conversation_id = next(iter(read_document(data_file)["conversations"]))
     sidebar.locator(f".st-key-open_{conversation_id} button").first.click()
-    page.locator('[data-testid="stChatMessage"]').nth(1).wait_for(timeout=30_000)
-    shown = page.locator('[data-testid="stChatMessage"]').nth(1).inner_text()
-    words = [w for w in reply.split() if w.isalpha()]  # Markdown may restyle the rest
-    assert words and words[0] in shown and words[-1] in shown
+    expect(bubbles(page).nth(1)).to_contain_text(words[0], timeout=30_000)
+    expect(bubbles(page).nth(1)).to_contain_text(words[-1])
 
     page.reload()  # the address keeps the open conversation
-    page.locator('[data-testid="stChatMessage"]').nth(1).wait_for(timeout=30_000)
-    assert (
-        "Write a long story about a lighthouse keeper"
-        in page.locator('[data-testid="stChatMessage"]').first.inner_text()
+    expect(bubbles(page).first).to_contain_text(
+        "Write a long story about a lighthouse keeper", timeout=30_000
     )
+    expect(bubbles(page)).to_have_count(2)
 
     sidebar.locator(f".st-key-delete_{conversation_id} button").first.click()  # to the trash
-    page.get_by_text("How can I help you today?").wait_for(timeout=30_000)
-    entry = read_document(tmp_path / "conversations.json")["conversations"][conversation_id]
-    assert entry["trashed_at"]
-    assert sidebar.locator(f".st-key-open_{conversation_id}").count() == 0
-    assert wait_until(lambda: page.locator('[data-testid="stChatMessage"]').count() == 0, 10)
+    expect(page.get_by_text("How can I help you today?")).to_be_visible(timeout=30_000)
+    # The row may stay on screen, greyed, while Streamlit finishes the rerun: wait for it to go.
+    expect(sidebar.locator(f".st-key-open_{conversation_id}")).to_have_count(0, timeout=30_000)
+    expect(bubbles(page)).to_have_count(0, timeout=30_000)
+    assert read_document(data_file)["conversations"][conversation_id]["trashed_at"]
 
 
 def test_stop_keeps_the_partial_reply(page, app_url, tmp_path):
@@ -163,18 +175,69 @@ def test_stop_keeps_the_partial_reply(page, app_url, tmp_path):
     page.goto(app_url)
     send(page, "Write a long essay about the history of bread.")
     stop = page.locator('[data-testid="stChatMessage"] button', has_text="Stop")
-    stop.wait_for(timeout=60_000)
-    assert wait_until(lambda: len(assistant_text(page).replace("Stop", "").strip()) > 20, 30)
+    expect(stop).to_be_visible(timeout=60_000)
+    expect(bubbles(page).nth(1).locator('[data-testid="stMarkdownContainer"]').first).to_have_text(
+        re.compile(r"\w{3,}.*\w{3,}.*\w{3,}", re.DOTALL), timeout=30_000
+    )
     stop.click()
-    page.get_by_text("Stopped").wait_for(timeout=30_000)
+    expect(page.get_by_text("Stopped")).to_be_visible(timeout=30_000)
     data_file = tmp_path / "conversations.json"
     assert wait_until(lambda: len(stored_messages(data_file)) == 2, 10)
     role, text, status = stored_messages(data_file)[1]
     assert (role, status) == ("assistant", "stopped")
-    assert (
-        text.strip()
-        and text.strip()[:20] in page.locator('[data-testid="stChatMessage"]').nth(1).inner_text()
+    assert text.strip()
+    expect(bubbles(page).nth(1)).to_contain_text(text.strip()[:20])
+
+
+def test_reload_while_the_first_reply_streams_keeps_the_chat(page, app_url, tmp_path):
+    """The address names a new chat as soon as it is sent: a reload mid-reply reopens it, not a new chat."""
+    page.goto(app_url)
+    send(page, "Write a long essay about the history of cheese.")
+    expect(page.locator('[data-testid="stChatMessage"] button', has_text="Stop")).to_be_visible(
+        timeout=60_000
     )
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_text("No saved conversations yet")).to_have_count(0)
+    expect(sidebar.get_by_role("button", name="Write a long essay about the")).to_be_visible()
+    expect(page.get_by_text("How can I help you today?")).to_have_count(0)  # no greyed welcome under it
+    conversation_id = next(iter(read_document(tmp_path / "conversations.json")["conversations"]))
+    assert f"c={conversation_id}" in page.url
+    page.reload()
+    expect(bubbles(page).first).to_contain_text("history of cheese", timeout=30_000)
+    assert f"c={conversation_id}" in page.url
+
+
+def test_nothing_is_fetched_from_outside_the_machine(page, app_url):
+    """Every request the pages make goes to the app itself, the favicon included."""
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url))
+    page.goto(app_url)
+    send(page, "Say hello.")
+    expect(page.locator('[data-testid="stChatMessage"] button', has_text="Stop")).to_have_count(
+        0, timeout=120_000
+    )
+    expect(bubbles(page)).to_have_count(2)
+    for name in ("Assistants", "Library", "Settings", "Chat"):
+        page.locator('[data-testid="stSidebarNav"]').get_by_text(name).click()
+        expect(page.locator('[data-testid="stSidebarNav"] a[aria-current="page"]')).to_contain_text(
+            name, timeout=30_000
+        )
+    expect(page.locator('link[rel*="icon"]')).not_to_have_count(0)
+    icons = page.eval_on_selector_all('link[rel*="icon"]', "links => links.map(l => l.href)")
+    outside = [u for u in seen + icons if not u.startswith((app_url, "data:", "blob:"))]
+    assert not outside, outside
+
+
+def test_names_and_user_messages_show_as_typed(page, app_url, tmp_path):
+    """Dashes, icon codes and Markdown in a name or a user message are shown exactly as typed."""
+    store = JsonConversationStore(tmp_path / "conversations.json")
+    typed = "a -- b :material/home: x **not bold** :smile: $x$"
+    chat = store.create(typed, [Message(Role.USER, typed)])
+    page.goto(f"{app_url}/?c={chat.id}")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    row = sidebar.locator(f".st-key-open_{chat.id} button")
+    expect(row).to_have_text(typed, timeout=60_000)
+    expect(bubbles(page).first.locator('[data-testid="stText"]')).to_have_text(typed)
 
 
 def test_import_a_chatgpt_export_and_download_everything(page, app_url, tmp_path):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import psutil
 import pytest
 from llama_index.core.base.llms.types import ChatMessage
 
@@ -30,7 +33,7 @@ from errors import (
 from model.json_store import JsonConversationStore
 from model.message import Message, MessageStatus, Role
 from settings import CHAT_FORMAT
-from tests.conftest import Scripted, stored_messages, wait_until
+from tests.conftest import PROJECT, Scripted, stored_messages, wait_until
 from utils.local_server import LocalEngine, bundled_model_path, free_port
 
 pytestmark = pytest.mark.engine
@@ -148,6 +151,34 @@ def test_dead_engine_is_restarted_with_a_notice(store, data_file, local_config):
         assert engine.status().healthy and engine.restarts == 1
     finally:
         engine.stop()
+
+
+def test_the_engine_dies_with_a_killed_app(tmp_path):
+    """kill -9 of the app process takes its engine with it at once, instead of leaving it orphaned."""
+    script = (
+        "import sys, time\n"
+        "from settings import CHAT_FORMAT\n"
+        "from utils.local_server import LocalEngine, bundled_model_path\n"
+        "engine = LocalEngine(bundled_model_path(), context_size=512, chat_format=CHAT_FORMAT)\n"
+        "engine.ensure_running()\n"
+        "print(engine.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    app = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT, stdout=subprocess.PIPE, text=True)
+    try:
+        engine = psutil.Process(int(app.stdout.readline()))
+        app.send_signal(signal.SIGKILL)
+        app.wait(10)
+
+        def gone() -> bool:
+            try:
+                return engine.status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return True
+
+        assert wait_until(gone, 3), "the engine outlived the app"
+    finally:
+        app.kill()
 
 
 def test_assistant_message_without_content_is_accepted_by_the_engine(engine):

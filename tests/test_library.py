@@ -420,3 +420,43 @@ def test_a_new_chat_gets_the_models_title_in_the_sidebar(scripted_server, data_f
     assert [c["name"] for c in read_document(data_file)["conversations"].values()] == [
         "Baking sourdough bread"
     ]
+
+
+def test_a_name_given_with_save_as_on_a_new_chat_survives_the_title(scripted_server, data_file):
+    """Save as… on a new chat, then the first exchange: the user's name stays, no automatic title."""
+    scripted_server.script = Scripted(
+        stream_chunks=["Bake it ", "at 220 °C."],
+        body={
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Baking sourdough bread"}}]
+        },
+    )
+    at = app()
+    at.sidebar.selectbox(key="provider_label").set_value("OpenAI-compatible server").run()
+    at.sidebar.text_input(key="openai_base_url").set_value(scripted_server.url)
+    at.sidebar.text_input(key="openai_model").set_value("m").run()
+    at.text_input(key="save_as_name").set_value("Oven notes")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    at.chat_input[0].set_value("how hot should the oven be for my sourdough loaf tonight?").run()
+    assert not at.exception
+    assert sidebar_rows(at) == ["Oven notes"]
+    assert [c["name"] for c in read_document(data_file)["conversations"].values()] == ["Oven notes"]
+
+
+def test_save_as_keeps_the_chats_assistant(store, data_file):
+    """A copy made with Save as… answers with the same assistant (instructions, JSON mode, schema)."""
+    from model.assistant import JSON_EXTRACTOR
+
+    original = store.create("Extract", [user("Ana, 31")], assistant=JSON_EXTRACTOR)
+    chat = ChatSession(store)
+    chat.open(original.id)
+    copy = chat.save_as("Extract copy")
+    stored = read_conversation(data_file, copy.id)
+    assert stored["assistant"] == JSON_EXTRACTOR.to_dict()
+    assert stored["named_by_user"] is True
+    assert store.get(copy.id).assistant == JSON_EXTRACTOR
+
+
+def test_the_articles_file_imports_with_a_readable_source():
+    """The report names the article's file once, without a doubled article."""
+    plan = read_import(json.dumps({"Receitas": [{"role": "user", "content": "Oi"}]}).encode(), "c.json")
+    assert f"from the {plan.source}" == "from the article's conversations file"

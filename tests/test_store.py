@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -386,3 +386,41 @@ def test_add_many_never_overwrites_and_keeps_times(store, data_file):
     assert [m.content for m in fresh.get(added[1].id).messages] == ["imported too"]
     assert [s.name for s in fresh.list()] == ["Recipes", "Recipes (2)", "Recipes (3)", "Travel"]
     assert fresh.get(added[2].id).updated_at == old
+
+
+def test_a_byte_order_mark_is_read_not_set_aside(data_file):
+    """A data file saved by an editor that writes a UTF-8 byte order mark opens with all its chats."""
+    article = {"Receitas": [{"role": "user", "content": "Oi"}]}
+    data_file.write_bytes(b"\xef\xbb\xbf" + json.dumps(article).encode())
+    store = JsonConversationStore(data_file)
+    assert [s.name for s in store.list()] == ["Receitas"]
+    assert not store.notices
+    assert not list(data_file.parent.glob("conversations.json.corrupt-*"))
+
+
+def test_a_set_aside_index_says_how_to_bring_chats_back(data_file):
+    """The notice for an unreadable index points to the Library's backups and import."""
+    data_file.write_bytes(b"{ not json")
+    store = JsonConversationStore(data_file)
+    store.list()
+    assert "Bring back missing chats" in store.notices[0] and "Import" in store.notices[0]
+
+
+def test_an_index_entry_without_a_field_says_which(data_file):
+    """A hand-edited index missing a field is reported by the field's name, in words."""
+    store = JsonConversationStore(data_file)
+    kept = store.create("kept", [user("hello")])
+    document = read_document(data_file)
+    del document["conversations"][kept.id]["message_count"]
+    data_file.write_text(json.dumps(document), encoding="utf-8")
+    fresh = JsonConversationStore(data_file)
+    assert [s.name for s in fresh.list()] == ["kept"]  # rebuilt from the conversation file
+    assert "lacks the field 'message_count'" in fresh.notices[0]
+
+
+def test_the_articles_chats_take_the_files_time_not_1970(data_file):
+    """The article's file has no times: its chats show when the file was last written."""
+    data_file.write_text(json.dumps({"Receitas": [{"role": "user", "content": "Oi"}]}), encoding="utf-8")
+    modified = datetime.fromtimestamp(data_file.stat().st_mtime, UTC)
+    (summary,) = JsonConversationStore(data_file).list()
+    assert abs(summary.updated_at - modified) < timedelta(seconds=1)

@@ -30,10 +30,11 @@ FRAME_SECONDS = 0.1
 PAGE_SIZE = 40
 CURSOR = " ▍"
 _AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:"}
+# Icons from the Material Symbols font Streamlit serves itself: "⏹" has no glyph in Debian's Chromium fonts.
 _STATUS_NOTES = {
-    MessageStatus.STOPPED: "⏹ Stopped",
-    MessageStatus.FAILED: "⚠ Interrupted by an error",
-    MessageStatus.INVALID: "⚠ Not the JSON this chat asks for (kept as written)",
+    MessageStatus.STOPPED: ":material/stop_circle: Stopped",
+    MessageStatus.FAILED: ":material/warning: Interrupted by an error",
+    MessageStatus.INVALID: ":material/warning: Not the JSON this chat asks for (kept as written)",
 }
 
 
@@ -59,7 +60,9 @@ def show_message(message: Message, json_chat: bool = False) -> None:
         parsed = None
         if json_chat and message.role == Role.ASSISTANT:
             parsed, _ = json_mode.check(message.content, JsonMode.OBJECT, None)
-        if parsed is not None:
+        if message.role == Role.USER:
+            st.text(message.content)  # as typed: no Markdown, no icons, no typographic dashes
+        elif parsed is not None:
             st.code(json.dumps(parsed, indent=2, ensure_ascii=False), language="json")
         elif json_chat and message.status == MessageStatus.INVALID:
             st.code(message.content, language=None, wrap_lines=True)
@@ -75,9 +78,12 @@ def show_conversation(conversation: Conversation | None, welcome: bool = True) -
     if conversation is None or not conversation.messages:
         if not welcome:
             return
-        st.markdown("### How can I help you today?")
-        st.caption("Your chats are saved as you go. Open them again from the sidebar.")
-        _assistant_picker()
+        # One container: the first message of a new chat is drawn in its place at once, instead of under
+        # greyed-out welcome widgets that stay until the reply ends.
+        with st.container():
+            st.markdown("### How can I help you today?")
+            st.caption("Your chats are saved as you go. Open them again from the sidebar.")
+            _assistant_picker()
         return
     json_chat = conversation.assistant is not None and conversation.assistant.json_mode != JsonMode.OFF
     messages = conversation.messages
@@ -117,7 +123,7 @@ def _assistant_picker() -> None:
     if assistant.description:
         st.caption(escape(assistant.description))
     for number, starter in enumerate(assistant.starters):
-        st.button(starter, key=f"starter_{number}", on_click=_start_with, args=(starter,))
+        st.button(escape(starter), key=f"starter_{number}", on_click=send, args=(starter,))
 
 
 def chosen_assistant() -> Assistant | None:
@@ -131,8 +137,49 @@ def chosen_assistant() -> Assistant | None:
         return None
 
 
-def _start_with(starter: str) -> None:
-    st.session_state["starter_prompt"] = starter
+def send_typed() -> None:
+    """Callback of the chat box: send what was typed (spaces alone send nothing)."""
+    text = st.session_state.get("chat_prompt")
+    if text and text.strip():
+        send(text)
+
+
+def send(text: str) -> None:
+    """Callback: save the user's message and leave its reply for the chat page to stream.
+
+    Runs before the page script, so the sidebar drawn next already lists a new chat and the address
+    names it: a reload while the first reply streams reopens the chat."""
+    chat = session.chat()
+    clear_reply_error()
+    try:
+        conversation = chat.conversation()
+        assistant = conversation.assistant if conversation is not None else chosen_assistant()
+        config = session.provider_config(assistant.provider if assistant else "")
+        reply = chat.send(text, config, assistant)
+    except BnaGPTError as failure:
+        set_reply_error(failure, unsent=text)
+        return
+    st.session_state["pending_reply"] = reply
+    st.query_params["c"] = chat.conversation_id
+
+
+def retry() -> None:
+    """Callback of Retry: answer the last message again."""
+    chat = session.chat()
+    clear_reply_error()
+    try:
+        conversation = chat.conversation()
+        assistant = conversation.assistant if conversation is not None else None
+        st.session_state["pending_reply"] = chat.retry(
+            session.provider_config(assistant.provider if assistant else "")
+        )
+    except BnaGPTError as failure:
+        set_reply_error(failure)
+
+
+def take_pending_reply() -> Reply | None:
+    """The reply a callback asked for, once."""
+    return st.session_state.pop("pending_reply", None)
 
 
 def _shown_count(conversation_id: str) -> int:
@@ -145,11 +192,6 @@ def _shown_count(conversation_id: str) -> int:
 
 def _show_more(conversation_id: str) -> None:
     st.session_state["shown_messages"] = (conversation_id, _shown_count(conversation_id) + PAGE_SIZE)
-
-
-def show_user_prompt(text: str) -> None:
-    """The message the user just sent, before it is read back from the store."""
-    show_message(Message(Role.USER, text))
 
 
 def stream_reply(reply: Reply) -> None:

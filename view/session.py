@@ -7,6 +7,7 @@ tab, thrown away on refresh; the JSON store is the record.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
 from datetime import UTC, datetime
@@ -28,6 +29,11 @@ from settings import Settings, load_settings
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
 from utils.markdown import escape
 
+# The app's icon inline: a Material icon as favicon is fetched from a font host online, and a file path is
+# read and registered again on every rerun.
+FAVICON = "data:image/png;base64," + base64.b64encode(
+    (Path(__file__).resolve().parent.parent / "assets" / "icon.png").read_bytes()
+).decode("ascii")
 # Context windows assumed for remote models, for the memory's token budget.
 GROQ_CONTEXT = 32768
 OPENAI_CONTEXT = 8192

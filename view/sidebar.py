@@ -91,13 +91,14 @@ def _save_as() -> None:
 
 
 def _do_save_as() -> None:
+    typed = st.session_state.get("save_as_name", "")
     try:
-        copy = session.chat().save_as(st.session_state.get("save_as_name", ""))
+        copy = session.chat().save_as(typed)
     except BnaGPTError as error:
         session.show_error(error)
         return
     st.query_params["c"] = copy.id
-    session.flash("success", f"Saved as “{copy.name}”.")
+    session.flash("success", f"Saved as “{copy.name}”.{trimmed_note(typed, copy.name)}")
     st.session_state.pop("save_as_name", None)
     st.rerun()
 
@@ -231,6 +232,11 @@ def trash_conversation(conversation_id: str, name: str) -> None:
     )
 
 
+def trimmed_note(typed: str, stored: str) -> str:
+    """Say so when a name was stored without the spaces typed around it."""
+    return " Spaces at its start and end were left out." if typed != stored else ""
+
+
 def _set_action(action: str, conversation_id: str) -> None:
     st.session_state["sidebar_action"] = (action, conversation_id)
 
@@ -260,5 +266,5 @@ def _rename_form(summary: ConversationSummary) -> None:
             session.show_error(error)
             return
         _clear_action()
-        session.flash("success", f"Renamed to “{stored}”.")
+        session.flash("success", f"Renamed to “{stored}”.{trimmed_note(new_name, stored)}")
         st.rerun()
