@@ -118,6 +118,18 @@ def test_rename_from_sidebar(store, data_file):
     assert r"\<b\>New\</b\> 🦙 name" in sidebar_names(at)
 
 
+def test_spaces_around_a_name_are_removed_and_the_user_told(store, data_file):
+    """A name typed with spaces around it is stored without them, and the message says so."""
+    chat = store.create("Old name", [Message(Role.USER, "hi")])
+    at = new_app()
+    at.sidebar.button(key=f"rename_{chat.id}").click().run()
+    at.sidebar.text_input(key=f"rename_input_{chat.id}").set_value("  Trip plans ")
+    at.sidebar.button[[b.label for b in at.sidebar.button].index("Rename")].click().run()
+    assert not at.exception
+    assert saved_names(data_file) == ["Trip plans"]
+    assert any("Spaces at its start and end were left out" in s.value for s in at.success)
+
+
 def test_delete_moves_to_the_trash_which_restores_and_empties(store, data_file):
     """Delete puts a chat in the trash (file kept); the Library restores it, and empties the trash after a
     confirmation, the one step that deletes for good."""

@@ -23,6 +23,7 @@ from model.message import Message, Role
 from tests import chatgpt_export
 from tests.conftest import IN_CI, PROJECT, chromium_path, read_document, stored_messages, wait_until
 from utils.local_server import free_port
+from utils.markdown import WORD_JOINER
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
@@ -117,7 +118,8 @@ _WATCH_LENGTHS = """() => {
   new MutationObserver(() => {
     const all = document.querySelectorAll('[data-testid="stChatMessage"]');
     if (all.length < 2) return;
-    const body = all[all.length - 1].querySelector('[data-testid="stMarkdownContainer"]');
+    const body = [...all[all.length - 1].querySelectorAll('[data-testid="stMarkdownContainer"]')].find(
+      (e) => !e.closest('button, [data-testid="stSpinner"]'));
     const n = body ? body.innerText.trim().length : 0;
     if (n && window.__lengths[window.__lengths.length - 1] !== n) window.__lengths.push(n);
   }).observe(document.body, {childList: true, subtree: true, characterData: true});
@@ -176,11 +178,14 @@ def test_stop_keeps_the_partial_reply(page, app_url, tmp_path):
     send(page, "Write a long essay about the history of bread.")
     stop = page.locator('[data-testid="stChatMessage"] button', has_text="Stop")
     expect(stop).to_be_visible(timeout=60_000)
-    expect(bubbles(page).nth(1).locator('[data-testid="stMarkdownContainer"]').first).to_have_text(
-        re.compile(r"\w{3,}.*\w{3,}.*\w{3,}", re.DOTALL), timeout=30_000
-    )
+    reply_body = bubbles(page).nth(1).locator('[data-testid="stMarkdownContainer"]').last  # after Stop
+    expect(reply_body).to_have_text(re.compile(r"\w{3,}.*\w{3,}.*\w{3,}", re.DOTALL), timeout=30_000)
     stop.click()
-    expect(page.get_by_text("Stopped")).to_be_visible(timeout=30_000)
+    note = page.locator('[data-testid="stCaptionContainer"]', has_text="Stopped")
+    expect(note).to_be_visible(timeout=30_000)
+    # Drawn with Streamlit's icon font: Debian's Chromium has no glyph for "⏹".
+    expect(note.get_by_role("img", name="stop_circle icon")).to_be_visible()
+    expect(note).not_to_contain_text("⏹")
     data_file = tmp_path / "conversations.json"
     assert wait_until(lambda: len(stored_messages(data_file)) == 2, 10)
     role, text, status = stored_messages(data_file)[1]
@@ -218,7 +223,7 @@ def test_nothing_is_fetched_from_outside_the_machine(page, app_url):
     )
     expect(bubbles(page)).to_have_count(2)
     for name in ("Assistants", "Library", "Settings", "Chat"):
-        page.locator('[data-testid="stSidebarNav"]').get_by_text(name).click()
+        page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name).click()
         expect(page.locator('[data-testid="stSidebarNav"] a[aria-current="page"]')).to_contain_text(
             name, timeout=30_000
         )
@@ -235,8 +240,11 @@ def test_names_and_user_messages_show_as_typed(page, app_url, tmp_path):
     chat = store.create(typed, [Message(Role.USER, typed)])
     page.goto(f"{app_url}/?c={chat.id}")
     sidebar = page.locator('[data-testid="stSidebar"]')
-    row = sidebar.locator(f".st-key-open_{chat.id} button")
-    expect(row).to_have_text(typed, timeout=60_000)
+    row = sidebar.locator(f".st-key-open_{chat.id} button").first
+    expect(row).to_be_visible(timeout=60_000)
+    # Invisible word joiners keep "--" from becoming a dash: what the user sees is what they typed.
+    assert wait_until(lambda: row.inner_text().replace(WORD_JOINER, "") == typed, 10), row.inner_text()
+    expect(row.locator('[data-testid="stIconMaterial"]')).to_have_count(0)
     expect(bubbles(page).first.locator('[data-testid="stText"]')).to_have_text(typed)
 
 

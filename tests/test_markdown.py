@@ -26,7 +26,9 @@ def test_for_display(text, shown):
     ("name", "escaped"),
     [
         ("**bold**", r"\*\*bold\*\*"),
-        (":material/home:", r"\:material/home\:"),
+        (":material/home: :smile:", "&#58;material/home&#58; &#58;smile&#58;"),
+        ("a -- b -> c >= d", "a \\-\u2060\\- b \\-\u2060\\> c \\>\u2060= d"),
+        ("$x$ & &#58;", r"\$x\$ \& \&\#58;"),
         ("<b>x</b>", r"\<b\>x\</b\>"),
         ("plain words", "plain words"),
     ],

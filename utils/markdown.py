@@ -13,7 +13,11 @@ import re
 _CODE = re.compile(r"(```.*?(?:```|$)|~~~.*?(?:~~~|$)|`[^`\n]*`)", re.DOTALL)
 _IMAGE = re.compile(r"!\[")
 _LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$&])")
+# Streamlit turns -- -> <- >= <= ~= into typographic symbols even when escaped; a word joiner (zero width,
+# invisible) between the two characters keeps them as typed.
+_TYPOGRAPHIC = re.compile(r"(?<=[-<>~])(?=[->=])")
+WORD_JOINER = "\u2060"
 
 
 def for_display(text: str) -> str:
@@ -26,5 +30,8 @@ def for_display(text: str) -> str:
 
 
 def escape(text: str) -> str:
-    """Text that Markdown shows literally (for labels made from user data)."""
-    return _SPECIAL.sub(r"\\\1", text)
+    """Text that Markdown shows literally (for labels made from user data): no formatting, HTML, LaTeX,
+    typographic dashes and arrows, emoji or icon codes (a colon is written as `&#58;`, which Streamlit's
+    icon and emoji codes do not match, where a backslash does not stop them)."""
+    text = _TYPOGRAPHIC.sub(WORD_JOINER, text)
+    return _SPECIAL.sub(r"\\\1", text).replace(":", "&#58;")

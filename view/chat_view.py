@@ -24,7 +24,10 @@ from model.message import Message, MessageStatus, Role
 from utils.markdown import escape, for_display
 from view import session, sidebar
 
-FRAME_SECONDS = 0.1
+# The opening words of a reply are drawn ten times a second, then four: every frame costs Chromium about
+# 20 ms of a core (React re-rendering the page), taken from the engine that shares the 2 cores
+# (bench/browser.py).
+OPENING_SECONDS, OPENING_FRAMES, STEADY_SECONDS = 0.1, 5, 0.25
 # Messages drawn per page of a long conversation: a rerun then costs the same at 50 or 5,000 messages, and
 # the browser lays out only what is shown (measured in bench/page.py).
 PAGE_SIZE = 40
@@ -38,17 +41,22 @@ _STATUS_NOTES = {
 }
 
 
-def coalesce(chunks: Iterable[str], interval: float = FRAME_SECONDS) -> Iterator[str]:
-    """Join chunks into frames at most every `interval` seconds; the first chunk goes out at once."""
+def coalesce(
+    chunks: Iterable[str], opening: float = OPENING_SECONDS, steady: float = STEADY_SECONDS
+) -> Iterator[str]:
+    """Join chunks into frames: the first chunk at once, the next OPENING_FRAMES at most every `opening`
+    seconds, then at most every `steady` seconds."""
     buffer: list[str] = []
     last = 0.0
+    frames = 0
     for chunk in chunks:
         buffer.append(chunk)
         now = time.monotonic()
-        if now - last >= interval:
+        if now - last >= (opening if frames <= OPENING_FRAMES else steady):
             yield "".join(buffer)
             buffer.clear()
             last = now
+            frames += 1
     if buffer:
         yield "".join(buffer)
 
