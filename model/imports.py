@@ -155,14 +155,16 @@ def _ours(items: list[Any], source: str) -> ImportPlan:
 
 def _article(document: dict[str, list[Any]]) -> ImportPlan:
     plan = ImportPlan("article's conversations file")
-    epoch = datetime.fromtimestamp(0, UTC)
+    now = utc_now()  # the article's file has no times: its chats arrive now
     for name, messages in list(document.items())[:MAX_CONVERSATIONS]:
         try:
-            parsed = [Message.from_dict(m, default_time=epoch) for m in messages]
+            parsed = [Message.from_dict(m, default_time=now) for m in messages]
         except (ValueError, TypeError) as error:
             plan.skipped.append(f"“{_name(name)}”: {error}")
             continue
-        plan.conversations.append(Conversation(name=_name(name), messages=parsed))
+        plan.conversations.append(
+            Conversation(name=_name(name), messages=parsed, created_at=now, updated_at=now)
+        )
     _too_many(document, plan)
     return plan
 

@@ -456,7 +456,10 @@ def test_save_as_keeps_the_chats_assistant(store, data_file):
     assert store.get(copy.id).assistant == JSON_EXTRACTOR
 
 
-def test_the_articles_file_imports_with_a_readable_source():
-    """The report names the article's file once, without a doubled article."""
+def test_the_articles_file_imports_named_once_and_dated_today():
+    """The report names the article's file without a doubled article; its chats are dated now, not 1970."""
+    before = datetime.now(UTC)
     plan = read_import(json.dumps({"Receitas": [{"role": "user", "content": "Oi"}]}).encode(), "c.json")
     assert f"from the {plan.source}" == "from the article's conversations file"
+    (chat,) = plan.conversations
+    assert chat.updated_at >= before and chat.messages[0].created_at >= before
