@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from model.backups import Backup, Backups
-from model.conversation import Conversation
+from model.codec import encode_export
+from model.conversation import TRASH_DAYS, Conversation
 from model.conversation_store import ConversationStore
-from model.exports import file_stem, to_json, to_markdown
+from model.exports import file_stem, to_markdown
 from model.imports import read_import
 
 JSON_MIME, MARKDOWN_MIME = "application/json", "text/markdown"
@@ -38,7 +40,7 @@ def export_file(
         stem = file_stem(conversations[0].name) if len(conversations) == 1 else "bnagpt-conversations"
     if kind == "markdown":
         return to_markdown(conversations), f"{stem}.md", MARKDOWN_MIME
-    return to_json(conversations), f"{stem}.json", JSON_MIME
+    return encode_export(conversations), f"{stem}.json", JSON_MIME
 
 
 def backup_if_due(store: ConversationStore, backups: Backups) -> Backup | None:
@@ -46,6 +48,17 @@ def backup_if_due(store: ConversationStore, backups: Backups) -> Backup | None:
     if not backups.due():
         return None
     return backups.take(store.everything())
+
+
+def purge_trash(store: ConversationStore) -> int:
+    """Delete for good what went to the trash over TRASH_DAYS ago; return how many."""
+    return store.empty_trash(timedelta(days=TRASH_DAYS))
+
+
+def daily_upkeep(store: ConversationStore, backups: Backups) -> None:
+    """Today's backup, then the purge of old trash (so a purged chat is still in yesterday's backup)."""
+    backup_if_due(store, backups)
+    purge_trash(store)
 
 
 def restore(store: ConversationStore, backups: Backups, backup: Backup, replace: bool) -> str:

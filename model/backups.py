@@ -1,6 +1,6 @@
 """Rolling backups of all conversations: one file a day in `backups/` beside the data, the newest N kept.
 
-A backup is our export document (`model/exports.py`), so it is plain JSON a person can read, and the same
+A backup is our export document (`model/codec.py`), so it is plain JSON a person can read, and the same
 reader imports it. Restoring one first backs up what is there now, so a restore can itself be undone.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from model.codec import encode_export
 from model.conversation import Conversation
-from model.exports import to_json
 from model.imports import read_import
 from model.message import utc_now
 from utils.files import atomic_write
@@ -60,7 +60,7 @@ class Backups:
         now = utc_now()
         name = f"{_PREFIX}{now.strftime(_STAMP)}{'-' + label if label else ''}{_SUFFIX}"
         path = self.folder / name
-        atomic_write(path, to_json(conversations))
+        atomic_write(path, encode_export(conversations))
         self._rotate()
         return Backup(path, now, label, path.stat().st_size)
 

@@ -12,14 +12,13 @@ import io
 import json
 import unicodedata
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from errors import ImportRefused, InvalidAssistant
-from model.assistant import Assistant
-from model.conversation import MAX_NAME_LENGTH, Conversation, Placement, new_id
-from model.exports import EXPORT_FORMAT
+from model import codec
+from model.conversation import MAX_NAME_LENGTH, Conversation, new_id
 from model.message import Message, Role, utc_now
 
 MAX_FILE_BYTES = 50 * 2**20
@@ -51,22 +50,20 @@ def read_import(raw: bytes, filename: str, max_bytes: int | None = MAX_FILE_BYTE
     if isinstance(document, list):
         return _chatgpt(document, filename)
     if isinstance(document, dict):
-        if document.get("format") == EXPORT_FORMAT:
+        if document.get("format") == codec.EXPORT_FORMAT:
             items = document.get("conversations")
             if not isinstance(items, list):
                 raise ImportRefused(f"{filename} is a bnaGPT export whose 'conversations' is not a list.")
             return _ours(items, "bnaGPT export")
-        if document.get("format") == "bnagpt-conversations":
-            items = document.get("conversations")
-            if document.get("version") != 1 or not isinstance(items, dict):
+        if document.get("format") == codec.INDEX_FORMAT:
+            items = codec.v1_items(document)
+            if items is None:
                 raise ImportRefused(
                     f"{filename} is a bnaGPT index file: it lists conversations but holds no messages. "
                     "Export from the Library page instead, or import a backup."
                 )
-            return _ours(
-                [{"id": k, **v} for k, v in items.items() if isinstance(v, dict)], "bnaGPT data file"
-            )
-        if document and all(isinstance(v, list) for v in document.values()):
+            return _ours(items, "bnaGPT data file")
+        if codec.is_article_file(document):
             return _article(document)
     raise ImportRefused(
         f"{filename} is JSON but not a conversations file bnaGPT knows: import a bnaGPT export, a "
@@ -126,28 +123,21 @@ def _parse_json(raw: bytes, filename: str) -> Any:
 
 def _ours(items: list[Any], source: str) -> ImportPlan:
     plan = ImportPlan(source)
+    now = utc_now().isoformat()
     for number, item in enumerate(items[:MAX_CONVERSATIONS], start=1):
         try:
             if not isinstance(item, dict):
                 raise ValueError("not an object")
-            placement = Placement.from_dict(item)
-            messages = item.get("messages", [])
-            if not isinstance(messages, list):
-                raise ValueError("'messages' is not a list")
-            plan.conversations.append(
-                Conversation(
-                    id=item["id"] if isinstance(item.get("id"), str) else new_id(),
-                    name=_name(item.get("name")),
-                    messages=[Message.from_dict(m) for m in messages],
-                    created_at=_time(item.get("created_at")),
-                    updated_at=_time(item.get("updated_at")),
-                    placement=placement,
-                    assistant=Assistant.from_dict(item["assistant"]) if item.get("assistant") else None,
-                )
-            )
-        except (ValueError, TypeError) as error:
-            plan.skipped.append(f"conversation {number}: {error}")
-        except InvalidAssistant as error:
+            # Lenient where a hand-made file may be: a missing or odd name or time is repaired.
+            repaired = {
+                **item,
+                "name": _name(item.get("name")),
+                "created_at": _time(item.get("created_at"), now),
+                "updated_at": _time(item.get("updated_at"), now),
+            }
+            cid = item["id"] if isinstance(item.get("id"), str) else new_id()
+            plan.conversations.append(codec.conversation_from_dict(cid, repaired))
+        except (ValueError, TypeError, InvalidAssistant) as error:
             plan.skipped.append(f"conversation {number}: {error}")
     _too_many(items, plan)
     return plan
@@ -158,13 +148,11 @@ def _article(document: dict[str, list[Any]]) -> ImportPlan:
     now = utc_now()  # the article's file has no times: its chats arrive now
     for name, messages in list(document.items())[:MAX_CONVERSATIONS]:
         try:
-            parsed = [Message.from_dict(m, default_time=now) for m in messages]
+            (parsed,) = codec.article_conversations({_name(name): messages}, now).values()
         except (ValueError, TypeError) as error:
             plan.skipped.append(f"“{_name(name)}”: {error}")
             continue
-        plan.conversations.append(
-            Conversation(name=_name(name), messages=parsed, created_at=now, updated_at=now)
-        )
+        plan.conversations.append(replace(parsed, id=new_id()))
     _too_many(document, plan)
     return plan
 
@@ -257,11 +245,12 @@ def _name(value: Any) -> str:
     return cleaned or IMPORTED_NAME
 
 
-def _time(value: Any) -> datetime:
+def _time(value: Any, default: str) -> str:
+    """An ISO time with a zone (a naive one is taken as UTC), or `default`."""
     if not isinstance(value, str):
-        return utc_now()
+        return default
     when = datetime.fromisoformat(value)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
 
 
 def _epoch(value: Any) -> datetime | None:

@@ -25,12 +25,9 @@ same at 10 or 10,000 conversations. Reads are cached and a file is parsed again 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import re
 import shutil
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
@@ -40,10 +37,18 @@ from typing import Any, TypeVar
 
 from filelock import FileLock
 
-from errors import ConversationNotFound, NameTaken, StoreError, UnsupportedDataFile
+from errors import ConversationNotFound, NameTaken, StoreError
 from model.assistant import Assistant
+from model.codec import (
+    ID,
+    Unreadable,
+    decode_conversation,
+    decode_index,
+    encode_conversation,
+    encode_index,
+    index_line,
+)
 from model.conversation import (
-    TRASH_DAYS,
     Conversation,
     ConversationSummary,
     Placement,
@@ -54,22 +59,12 @@ from model.conversation import (
 )
 from model.conversation_store import ConversationStore
 from model.message import Message, utc_now
-from model.search import SearchHit, query_words, snippet
+from model.search import SearchCache, SearchHit
 from utils.files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, locked
 
-FORMAT = "bnagpt-conversations"
-CONVERSATION_FORMAT = "bnagpt-conversation"
-VERSION = 2
-# Article-era files have no ids; deriving them from the name keeps them stable until the first rewrite.
-_ARTICLE_NAMESPACE = uuid.UUID("6f1c1f4e-3d1a-4a0e-9a43-6b2a5c0d7e11")
-# Ids become file names: anything else (from a hand-edited index or a URL) is refused, never a path.
-_ID = re.compile(r"[0-9a-f]{32}")
 _CACHED_CONVERSATIONS = 16
 
 Signature = tuple[int, int, int]
-# Messages of every conversation searched, for the whole app process (tabs share it): the file's path ->
-# ((updated_at, message count) when read, the texts, all of them case-folded in one string).
-_SEARCH_TEXTS: dict[Path, tuple[tuple[datetime, int], list[str], str]] = {}
 T = TypeVar("T")
 
 
@@ -85,15 +80,14 @@ def _one_at_a_time(method: Callable[..., T]) -> Callable[..., T]:
     return locked
 
 
-class _Unreadable(Exception):
-    """The file's content is not what it should be; the message says why."""
-
-
 class JsonConversationStore(ConversationStore):
     """Conversations as an index file plus one JSON file each."""
 
-    def __init__(self, path: Path, lock_timeout: float = 15.0) -> None:
+    def __init__(
+        self, path: Path, lock_timeout: float = 15.0, search_cache: SearchCache | None = None
+    ) -> None:
         self._path = Path(path)
+        self.search_cache = search_cache or SearchCache()
         self._folder = self._path.with_suffix("")
         self._lock = FileLock(str(self._path) + ".lock", timeout=lock_timeout)
         self.notices: list[str] = []
@@ -136,7 +130,7 @@ class JsonConversationStore(ConversationStore):
     @_one_at_a_time
     def get(self, conversation_id: str) -> Conversation:
         """One conversation with its messages."""
-        if not _ID.fullmatch(conversation_id):
+        if not ID.fullmatch(conversation_id):
             raise _not_found()
         self._index()
         if self._legacy is not None:
@@ -152,10 +146,10 @@ class JsonConversationStore(ConversationStore):
         if cached is not None and cached[0] == signature:
             return _copy(cached[1])
         try:
-            conversation = _parse_conversation(conversation_id, _read(path))
+            conversation = decode_conversation(conversation_id, _read(path))
         except FileNotFoundError:
             raise _not_found() from None
-        except _Unreadable:
+        except Unreadable:
             with self._writing() as summaries:
                 conversation = self._load_for_update(conversation_id, summaries)
             return _copy(conversation)
@@ -205,7 +199,7 @@ class JsonConversationStore(ConversationStore):
             for original in conversations:
                 name = unique_name(clean_name(original.name), taken)
                 taken.add(name)
-                keep = keep_ids and _ID.fullmatch(original.id) and original.id not in summaries
+                keep = keep_ids and ID.fullmatch(original.id) and original.id not in summaries
                 conversation = Conversation(
                     name=name,
                     messages=list(original.messages),
@@ -227,7 +221,7 @@ class JsonConversationStore(ConversationStore):
             for conversation_id in list(summaries):
                 self._remove(conversation_id, summaries)
             for original in conversations:
-                conversation = original if _ID.fullmatch(original.id) else replace(original, id=new_id())
+                conversation = original if ID.fullmatch(original.id) else replace(original, id=new_id())
                 self._write_conversation(conversation)
                 summaries[conversation.id] = conversation.summary()
 
@@ -314,28 +308,19 @@ class JsonConversationStore(ConversationStore):
     @_one_at_a_time
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Conversations whose name or messages contain every word of `query` (trash left out)."""
-        words = query_words(query)
-        if not words:
-            return []
-        hits = []
-        for summary in self.list():
-            if summary.placement.trashed_at is not None:
-                continue
-            if all(w in summary.name.casefold() for w in words):
-                hits.append(SearchHit(summary, ""))
-            else:
-                texts, folded = self._search_text(summary)
-                if all(w in folded or w in summary.name.casefold() for w in words):
-                    hits.append(SearchHit(summary, snippet(texts, words)))
-            if len(hits) >= limit:
-                break
-        return hits
+        return self.search_cache.find(self.list(), query, self._texts, limit)
 
     def prepare_search(self) -> None:
         """Read every chat's messages into the search cache (0.2 s for 1,000 chats, once per process)."""
         for summary in self.list():
             with self._mutex:
-                self._search_text(summary)
+                self.search_cache.texts(summary, self._texts)
+
+    def _texts(self, conversation_id: str) -> list[str]:
+        try:
+            return [m.content for m in self.get(conversation_id).messages]
+        except ConversationNotFound:
+            return []
 
     @_one_at_a_time
     def everything(self) -> list[Conversation]:
@@ -345,24 +330,8 @@ class JsonConversationStore(ConversationStore):
     def _remove(self, conversation_id: str, summaries: dict[str, ConversationSummary]) -> None:
         self._file(conversation_id).unlink(missing_ok=True)
         self._conversations.pop(conversation_id, None)
-        _SEARCH_TEXTS.pop(self._file(conversation_id), None)
+        self.search_cache.forget(conversation_id)
         del summaries[conversation_id]
-
-    def _search_text(self, summary: ConversationSummary) -> tuple[list[str], str]:
-        """Its messages, and all of them case-folded in one string, cached for the app process."""
-        path = self._file(summary.id)
-        key = (summary.updated_at, summary.message_count)
-        cached = _SEARCH_TEXTS.get(path)
-        if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
-        try:
-            conversation = self.get(summary.id)
-        except ConversationNotFound:
-            return [], ""
-        texts = [m.content for m in conversation.messages]
-        folded = "\n".join(texts).casefold()
-        _SEARCH_TEXTS[path] = (key, texts, folded)
-        return texts, folded
 
     # -- the index -------------------------------------------------------------------------------
 
@@ -373,11 +342,6 @@ class JsonConversationStore(ConversationStore):
             self._read_index(locked=False)
         if not self._reconciled and self._legacy is None:
             self._reconcile()
-            expired = utc_now() - timedelta(days=TRASH_DAYS)
-            if any(
-                s.placement.trashed_at and s.placement.trashed_at <= expired for s in self._summaries.values()
-            ):
-                self.empty_trash(timedelta(days=TRASH_DAYS))
         return self._summaries
 
     def _read_index(self, locked: bool) -> None:
@@ -388,8 +352,8 @@ class JsonConversationStore(ConversationStore):
             return
         try:
             modified = datetime.fromtimestamp(signature[2] / 1e9, UTC) if signature else utc_now()
-            kind, parsed = _parse_index(raw, modified)
-        except _Unreadable as problem:
+            kind, parsed = decode_index(raw, modified)
+        except Unreadable as problem:
             if not locked:
                 # Re-check under the lock: a writer may have replaced the file since we read it.
                 with self._locked():
@@ -441,7 +405,7 @@ class JsonConversationStore(ConversationStore):
         try:
             with os.scandir(self._folder) as entries:
                 return {
-                    e.name[:-5] for e in entries if e.name.endswith(".json") and _ID.fullmatch(e.name[:-5])
+                    e.name[:-5] for e in entries if e.name.endswith(".json") and ID.fullmatch(e.name[:-5])
                 }
         except FileNotFoundError:
             return set()
@@ -461,10 +425,10 @@ class JsonConversationStore(ConversationStore):
 
     def _read_for_rebuild(self, conversation_id: str) -> Conversation | None:
         try:
-            return _parse_conversation(conversation_id, _read(self._file(conversation_id)))
+            return decode_conversation(conversation_id, _read(self._file(conversation_id)))
         except FileNotFoundError:
             return None
-        except _Unreadable as problem:
+        except Unreadable as problem:
             self._set_aside_conversation(conversation_id, str(problem))
             return None
 
@@ -474,13 +438,10 @@ class JsonConversationStore(ConversationStore):
         for cid, summary in summaries.items():
             line = cached.get(cid)
             if line is None or line[0] is not summary:
-                text = f" {json.dumps(cid)}: {json.dumps(_summary_to_dict(summary), ensure_ascii=False)}"
-                line = (summary, text)
+                line = (summary, index_line(cid, summary))
             lines[cid] = line
         self._lines = lines
-        body = ",\n".join(text for _, text in lines.values())
-        head = f'{{"format": "{FORMAT}", "version": {VERSION}, "conversations": {{'
-        raw = (head + ("\n" + body + "\n" if body else "") + "}}\n").encode("utf-8")
+        raw = encode_index(text for _, text in lines.values())
         # The index is not flushed to disk: it can be rebuilt from the conversation files, which are.
         atomic_write(self._path, raw, durable=False)
         self._set_summaries(summaries, _signature(self._path))
@@ -520,10 +481,10 @@ class JsonConversationStore(ConversationStore):
         if conversation_id not in summaries:
             raise _not_found()
         try:
-            return _parse_conversation(conversation_id, _read(self._file(conversation_id)))
+            return decode_conversation(conversation_id, _read(self._file(conversation_id)))
         except FileNotFoundError:
             raise _not_found() from None
-        except _Unreadable as problem:
+        except Unreadable as problem:
             aside = self._set_aside_conversation(conversation_id, str(problem))
             del summaries[conversation_id]
             self._write_index(summaries)
@@ -537,7 +498,7 @@ class JsonConversationStore(ConversationStore):
         path = self._file(conversation.id)
         # Temp files go in the data folder (small, unlike the conversations folder), where every write
         # looks for ones a killed writer left; os.replace across folders of one file system is atomic.
-        atomic_write(path, _conversation_to_bytes(conversation), temp_folder=self._path.parent)
+        atomic_write(path, encode_conversation(conversation), temp_folder=self._path.parent)
         signature = _signature(path)
         if signature is not None:
             self._remember(_copy(conversation), signature)
@@ -578,148 +539,6 @@ class JsonConversationStore(ConversationStore):
             "by hand and put it back without the .corrupt-… ending."
         )
         return aside
-
-
-# -- formats ---------------------------------------------------------------------------------------
-
-
-def _parse_index(raw: bytes | None, when: datetime) -> tuple[str, Any]:
-    """("index", summaries by id), or ("v1" | "article", conversations by id) for an older file; the
-    article's file has no times, so its chats take `when` (the file's modification time)."""
-    if raw is None:
-        return "index", {}
-    document = _json_object(raw)
-    try:
-        if document.get("format") == FORMAT:
-            version = document.get("version")
-            if not isinstance(version, int) or version > VERSION:
-                raise UnsupportedDataFile(
-                    f"The conversations file is version {version!r}, newer than this bnaGPT reads "
-                    f"({VERSION}). It was left untouched: update bnaGPT, or set BNAGPT_DATA_DIR "
-                    "to another folder."
-                )
-            items = document.get("conversations")
-            if not isinstance(items, dict):
-                raise ValueError("'conversations' must be an object")
-            for cid in items:
-                if not _ID.fullmatch(cid):
-                    raise ValueError(f"{cid!r} is not a conversation id")
-            if version == 1:
-                return "v1", {cid: _conversation_from_dict(cid, data) for cid, data in items.items()}
-            return "index", {cid: _summary_from_dict(cid, data) for cid, data in items.items()}
-        return "article", _parse_article_format(document, when)
-    except (ValueError, TypeError, KeyError) as error:
-        raise _Unreadable(str(error) or type(error).__name__) from None
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(raw.decode("utf-8-sig"))  # a byte order mark, as some editors write
-    except UnicodeDecodeError as error:
-        raise _Unreadable(f"not UTF-8 text at byte {error.start}") from None
-    except json.JSONDecodeError as error:
-        raise _Unreadable(f"invalid JSON at line {error.lineno}, column {error.colno}") from None
-    except RecursionError:
-        raise _Unreadable("nested too deeply") from None
-    if not isinstance(document, dict):
-        raise _Unreadable(f"expected a JSON object, found {type(document).__name__}")
-    return document
-
-
-def _parse_article_format(document: dict[str, Any], when: datetime) -> dict[str, Conversation]:
-    if not all(isinstance(v, list) for v in document.values()):
-        raise ValueError("neither a bnaGPT file nor the article's {name: [messages]} format")
-    conversations = {}
-    for name, messages in document.items():
-        cid = uuid.uuid5(_ARTICLE_NAMESPACE, name).hex
-        conversations[cid] = Conversation(
-            id=cid,
-            name=name,
-            messages=[Message.from_dict(m, default_time=when) for m in messages],
-            created_at=when,
-            updated_at=when,
-        )
-    return conversations
-
-
-def _parse_conversation(cid: str, raw: bytes) -> Conversation:
-    try:
-        return _conversation_from_dict(cid, _json_object(raw))
-    except (ValueError, TypeError, KeyError) as error:
-        raise _Unreadable(str(error) or type(error).__name__) from None
-
-
-def _summary_to_dict(summary: ConversationSummary) -> dict[str, Any]:
-    return {
-        "name": summary.name,
-        "created_at": summary.created_at.isoformat(),
-        "updated_at": summary.updated_at.isoformat(),
-        "message_count": summary.message_count,
-        **summary.placement.to_dict(),
-    }
-
-
-def _summary_from_dict(cid: str, data: Any) -> ConversationSummary:
-    _require(cid, data, ("name", "message_count", "created_at", "updated_at"))
-    name, count = data["name"], data["message_count"]
-    if not isinstance(name, str) or not isinstance(count, int):
-        raise ValueError(f"conversation {cid!r} has a malformed name or message count")
-    return ConversationSummary(
-        id=cid,
-        name=name,
-        updated_at=datetime.fromisoformat(data["updated_at"]),
-        message_count=count,
-        created_at=datetime.fromisoformat(data["created_at"]),
-        placement=Placement.from_dict(data),
-    )
-
-
-def _conversation_to_bytes(conversation: Conversation) -> bytes:
-    head = {
-        "format": CONVERSATION_FORMAT,
-        "version": VERSION,
-        "name": conversation.name,
-        "created_at": conversation.created_at.isoformat(),
-        "updated_at": conversation.updated_at.isoformat(),
-        **conversation.placement.to_dict(),
-    }
-    if conversation.assistant is not None:
-        head["assistant"] = conversation.assistant.to_dict()
-    messages = ",\n".join(json.dumps(m.to_dict(), ensure_ascii=False) for m in conversation.messages)
-    text = (
-        json.dumps(head, ensure_ascii=False)[:-1]
-        + ', "messages": ['
-        + ("\n" + messages + "\n" if messages else "")
-    )
-    return (text + "]}\n").encode("utf-8")
-
-
-def _conversation_from_dict(cid: str, data: Any) -> Conversation:
-    _require(cid, data, ("name", "created_at", "updated_at"))
-    name = data["name"]
-    if not isinstance(name, str):
-        raise ValueError(f"conversation {cid!r} has a name that is not text")
-    messages = data.get("messages", [])
-    if not isinstance(messages, list):
-        raise ValueError(f"conversation {cid!r}: 'messages' must be a list")
-    return Conversation(
-        id=cid,
-        name=name,
-        messages=[Message.from_dict(m) for m in messages],
-        created_at=datetime.fromisoformat(data["created_at"]),
-        updated_at=datetime.fromisoformat(data["updated_at"]),
-        placement=Placement.from_dict(data),
-        assistant=Assistant.from_dict(data["assistant"]) if data.get("assistant") else None,
-    )
-
-
-def _require(cid: str, data: Any, fields: Sequence[str]) -> None:
-    """Raise ValueError naming what is missing, rather than a bare KeyError's field name."""
-    if not isinstance(data, dict):
-        raise ValueError(f"conversation {cid!r} must be an object")
-    missing = [f for f in fields if f not in data]
-    if missing:
-        raise ValueError(f"conversation {cid!r} lacks the field {', '.join(map(repr, missing))}")
 
 
 def _copy(conversation: Conversation) -> Conversation:

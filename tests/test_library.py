@@ -135,14 +135,20 @@ def test_pin_archive_and_folder_from_the_conversation_menu(store, data_file):
     assert "archived" not in read_document(data_file)["conversations"][chat.id]
 
 
-def test_trash_older_than_30_days_is_emptied_on_open(store, data_file):
-    """A chat trashed over 30 days ago is deleted for good the next time the store opens; newer stays."""
+def test_daily_upkeep_backs_up_then_empties_trash_older_than_30_days(store, data_file, tmp_path):
+    """The daily step deletes a chat trashed over 30 days ago for good, after today's backup kept it;
+    listing alone never deletes anything."""
     old = store.create("Old", [user("x")])
     recent = store.create("Recent", [user("y")])
     store.place(old.id, trashed_at=datetime.now(UTC) - timedelta(days=31))
     store.place(recent.id, trashed_at=datetime.now(UTC) - timedelta(days=29))
+    assert sorted(s.name for s in JsonConversationStore(data_file).list()) == ["Old", "Recent"]
+    backups = Backups(tmp_path / "backups", 7)
+    library.daily_upkeep(JsonConversationStore(data_file), backups)
     assert [s.name for s in JsonConversationStore(data_file).list()] == ["Recent"]
     assert not (data_file.parent / "conversations" / f"{old.id}.json").exists()
+    (backup,) = backups.list()
+    assert sorted(c.name for c in backups.read(backup)) == ["Old", "Recent"]
 
 
 # -- titles --------------------------------------------------------------------------------------------

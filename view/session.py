@@ -16,15 +16,15 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from controller import providers
+from controller import startup
 from controller.chat import ChatSession
-from controller.library import backup_if_due
 from controller.providers import GROQ, KINDS, LOCAL, OPENAI, PROVIDERS, ProviderConfig, provider
 from errors import BnaGPTError
 from model.assistant_store import AssistantStore
 from model.backups import Backups
 from model.conversation_store import ConversationStore
 from model.json_store import JsonConversationStore
+from model.search import SearchCache
 from settings import Settings, load_settings
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
 from utils.markdown import escape
@@ -56,62 +56,30 @@ def local_engine(
     return engine
 
 
-@st.cache_resource(show_spinner=False)
-def _agent_stack_loader(_engine: LocalEngine | None) -> threading.Thread:
-    def load() -> None:
-        if _engine is not None:
-            # The engine is starting on the same cores: let it finish first (the import takes ~2 s of CPU).
-            with contextlib.suppress(BnaGPTError):
-                _engine.ensure_running()
-        providers.preload()
-
-    thread = threading.Thread(target=load, name="bnagpt-preload", daemon=True)
-    thread.start()
-    return thread
-
-
 def after_page() -> None:
-    """Work for after the first page is drawn, once per app process, in the background: load the agent
-    stack so the first reply need not, and take today's backup."""
-    _agent_stack_loader(chat().engine)
-    _search_warmer(str(settings().data_dir), chat().store)
+    """Start-up work after the first page is drawn, in the background: once per app process and data
+    folder, and again on a new day for its backup and purge (controller/startup.py)."""
     s = settings()
-    if s.backups_kept:
-        _daily_backup(str(s.data_dir), now().date().isoformat(), chat().store)
+    _start_up(str(s.data_dir), now().date().isoformat(), chat().store, chat().engine, backups())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _search_warmer(data_dir: str, _store: ConversationStore) -> threading.Thread:
-    """Read the chats for search in the background, once per app process, so the first query is quick."""
+def _start_up(
+    data_dir: str, day: str, _store: ConversationStore, _engine: LocalEngine | None, _backups: Backups
+) -> threading.Thread:
+    return startup.start(_store, _engine, _backups if _backups.keep else None)
 
-    def warm() -> None:
-        with contextlib.suppress(BnaGPTError, OSError):  # a search done later reports any problem
-            _store.prepare_search()
 
-    thread = threading.Thread(target=warm, name="bnagpt-search-warm-up", daemon=True)
-    thread.start()
-    return thread
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _search_cache(data_dir: str) -> SearchCache:
+    """One search cache per data folder for the whole app process: every tab's store shares it."""
+    return SearchCache()
 
 
 def backups() -> Backups:
     """The backups folder of the data in use."""
     s = settings()
     return Backups(s.backups_dir, s.backups_kept)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _daily_backup(data_dir: str, day: str, _store: ConversationStore) -> threading.Thread:
-    """Today's backup of this data folder, taken once per app process in the background."""
-    s = settings()
-    store = _store
-
-    def take() -> None:
-        with contextlib.suppress(BnaGPTError, OSError):  # the Library page shows the backups there are
-            backup_if_due(store, Backups(s.backups_dir, s.backups_kept))
-
-    thread = threading.Thread(target=take, name="bnagpt-backup", daemon=True)
-    thread.start()
-    return thread
 
 
 def local_model_path(settings: Settings) -> Path | None:
@@ -127,7 +95,9 @@ def init() -> None:
     ss.setdefault("flash", [])
     store = ss.get("store")
     if store is None or store.location != settings.conversations_file:
-        store = JsonConversationStore(settings.conversations_file)
+        store = JsonConversationStore(
+            settings.conversations_file, search_cache=_search_cache(str(settings.data_dir))
+        )
         ss["store"] = store
         ss["chat"] = ChatSession(store)
     if "provider_label" not in ss:

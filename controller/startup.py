@@ -1,0 +1,39 @@
+"""Work an app process does once, in the background, after drawing its first page.
+
+The agent stack is imported (about 2 s of CPU) so the first reply need not, after the local engine has
+started (both need the CPU); the search cache is filled; today's backup is taken and old trash purged.
+None of it may fail the page: each step keeps quiet about errors that a later, visible action reports
+again (the first reply, a search, the Library page).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from controller import providers
+from controller.library import daily_upkeep
+from errors import BnaGPTError
+from model.backups import Backups
+from model.conversation_store import ConversationStore
+from utils.local_server import LocalEngine
+
+
+def start(store: ConversationStore, engine: LocalEngine | None, backups: Backups | None) -> threading.Thread:
+    """Run the start-up steps in one background thread; `backups` None: none are kept."""
+
+    def steps() -> None:
+        if engine is not None:
+            with contextlib.suppress(BnaGPTError):  # the first reply starts it again and says why
+                engine.ensure_running()
+                engine.count_tokens("")  # loads the tokenizer too
+        providers.preload()
+        with contextlib.suppress(BnaGPTError, OSError):
+            store.prepare_search()
+        if backups is not None:
+            with contextlib.suppress(BnaGPTError, OSError):  # the Library page shows the backups there are
+                daily_upkeep(store, backups)
+
+    thread = threading.Thread(target=steps, name="bnagpt-start-up", daemon=True)
+    thread.start()
+    return thread
