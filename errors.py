@@ -84,5 +84,9 @@ class AssistantNotFound(BnaGPTError):
     """The assistant is not saved (deleted in another tab, perhaps), or is built in and cannot change."""
 
 
+class NothingToAnswer(BnaGPTError):
+    """A reply was asked for a chat whose last message is already answered, or that has none."""
+
+
 class InvalidJsonReply(BnaGPTError):
     """A reply in JSON mode was not the JSON asked for, even after a second try; it is kept as written."""

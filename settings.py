@@ -7,6 +7,7 @@ point `BNAGPT_DATA_DIR` at a temporary folder. Secrets are kept out of `repr` so
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,6 @@ PROJECT_DIR = Path(__file__).resolve().parent
 # A real environment variable always wins over `.env`.
 load_dotenv(PROJECT_DIR / ".env", override=False)
 
-DEFAULT_GROQ_MODEL = "llama-3.3-70b-versatile"
 CHAT_FORMAT = "chatml-function-calling"  # llama.cpp needs it for tool calls with ChatML models
 
 
@@ -26,12 +26,9 @@ class Settings:
     """Everything the app reads from its environment."""
 
     data_dir: Path
-    provider: str
-    groq_api_key: str | None = field(repr=False)
-    groq_model: str
-    openai_base_url: str
-    openai_api_key: str | None = field(repr=False)
-    openai_model: str
+    provider: str  # BNAGPT_PROVIDER, "" if unset (the registry then picks: controller/providers.py)
+    # Every non-empty environment variable, for the settings providers declare (keys among them).
+    environment: Mapping[str, str] = field(repr=False)
     local_model_path: Path | None
     local_chat_format: str | None
     local_context_size: int
@@ -68,23 +65,11 @@ def _number(name: str, default: float, kind: type = float) -> float:
 
 def load_settings() -> Settings:
     """Read the environment into a Settings."""
-    groq_key = _text("GROQ_API_KEY") or None
-    openai_base_url = _text("OPENAI_BASE_URL")
-    if groq_key:
-        default_provider = "groq"
-    elif openai_base_url:
-        default_provider = "openai"
-    else:
-        default_provider = "local"
     local_model = _text("BNAGPT_LOCAL_MODEL")
     return Settings(
         data_dir=Path(_text("BNAGPT_DATA_DIR", str(PROJECT_DIR))).expanduser(),
-        provider=_text("BNAGPT_PROVIDER", default_provider).lower(),
-        groq_api_key=groq_key,
-        groq_model=_text("BNAGPT_GROQ_MODEL", DEFAULT_GROQ_MODEL),
-        openai_base_url=openai_base_url,
-        openai_api_key=_text("OPENAI_API_KEY") or None,
-        openai_model=_text("BNAGPT_OPENAI_MODEL"),
+        provider=_text("BNAGPT_PROVIDER").lower(),
+        environment={k: v.strip() for k, v in os.environ.items() if v.strip()},
         local_model_path=Path(local_model).expanduser() if local_model else None,
         # The bundled SmolLM2 speaks ChatML; for a model of the user's, llama.cpp reads the format
         # from the GGUF file unless told otherwise.

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from controller import json_mode
 from controller.assistants import openai_errors, with_assistant
-from controller.provider_errors import translate
-from controller.providers import LOCAL, Connection, ProviderConfig, connect
-from errors import BnaGPTError, InvalidJsonReply, ProviderMisconfigured, StoreError
+from controller.provider_errors import provider_errors, translate
+from controller.providers import LOCAL, Connection, ProviderConfig, connect, provider
+from errors import BnaGPTError, InvalidJsonReply, NothingToAnswer, ProviderMisconfigured, StoreError
 from model.assistant import GENERAL, Assistant, JsonMode
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
@@ -146,7 +146,7 @@ def _turn(messages: Sequence[Message]) -> tuple[list[Message], str]:
         if messages[index].role == Role.USER:
             history = [m for m in messages[:index] if m.status not in _UNANSWERED]
             return history, messages[index].content
-    raise ProviderMisconfigured("There is no message to answer: type one first.")
+    raise NothingToAnswer("There is no message to answer: type one first.")
 
 
 class Reply:
@@ -191,7 +191,7 @@ class Reply:
         self._session._idle.clear()
         try:
             if self._conversation_id is None:
-                raise ProviderMisconfigured("There is no message to answer: type one first.")
+                raise NothingToAnswer("There is no message to answer: type one first.")
             conversation = self._session.store.get(self._conversation_id)
             history, text = _turn(conversation.messages)
             self._question = text if not history else None
@@ -222,10 +222,13 @@ class Reply:
                 self._connection.stop()  # so the server stops generating too
             self._finish(MessageStatus.STOPPED)
             raise
-        except Exception as error:
+        except provider_errors() as error:
             self.error = translate(error, self._config, streaming=started)
             self._finish(MessageStatus.FAILED)
             raise self.error from error
+        except BaseException:
+            self._finish(MessageStatus.FAILED)  # a bug of ours: keep what arrived, then let it surface
+            raise
         else:
             self._finish(MessageStatus.COMPLETE)
         finally:
@@ -278,7 +281,7 @@ class Reply:
 
     def _title(self, question: str, answer: str) -> None:
         """After the first exchange, let a capable model name the chat (the first words stay otherwise)."""
-        if self._config.kind == LOCAL or self._connection is None:
+        if not provider(self._config.kind).capabilities.titles or self._connection is None:
             return
         from controller.titles import propose_title
 
@@ -286,5 +289,5 @@ class Reply:
             title = propose_title(self._connection.llm, question, answer)
             if title:
                 self._session.store.auto_rename(self._conversation_id, title)
-        except Exception:
-            return
+        except provider_errors() as error:  # the chat keeps the first words of its first message
+            self.notice = f"No title was made for this chat: {translate(error, self._config)}"

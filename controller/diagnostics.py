@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 import openai
 
-from controller.provider_errors import translate
+from controller.provider_errors import provider_errors, translate
 from controller.providers import LOCAL, ProviderConfig, connect
 from errors import ModelNotFound, ProviderMisconfigured
 from utils.local_server import LocalEngine
@@ -44,7 +44,7 @@ def check_connection(config: ProviderConfig, engine: LocalEngine | None = None) 
         )
         try:
             models = sorted(m.id for m in client.models.list())
-        except Exception as error:
+        except provider_errors() as error:
             raise translate(error, config) from error
     elapsed = (time.perf_counter() - started) * 1000
     if config.kind != LOCAL and config.model and models and config.model not in models:

@@ -1,7 +1,11 @@
 """LLM providers: the bundled local engine, Groq, and any OpenAI-compatible server.
 
-All three are OpenAI-class llama-index LLMs (what `OpenAIAgent` accepts). Each gets its own `httpx.Client`
-whose transport (`controller/transport.py`) lets a reply be stopped and smooths over llama.cpp's quirks.
+All are OpenAI-class llama-index LLMs (what `OpenAIAgent` accepts). Each gets its own `httpx.Client` whose
+transport (`controller/transport.py`) lets a reply be stopped and smooths over llama.cpp's quirks.
+
+A provider is one record in `PROVIDERS`: its label, the settings the user gives it (sidebar fields read
+from environment variables), its context window and what it can do. The sidebar, the Settings page and
+the Assistants page loop over the records, so adding a provider is adding a record.
 """
 
 from __future__ import annotations
@@ -9,9 +13,9 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 
@@ -50,12 +54,55 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can do, for the pages to offer only what works."""
+
+    streaming: bool = True
+    tools: bool = False
+    vision: bool = False
+    json_schema: bool = False  # `response_format` with a JSON Schema (else any JSON object)
+    audio: bool = False
+    images: bool = False
+    titles: bool = True  # writes good enough chat titles to be asked for one
+
+
+@dataclass(frozen=True, slots=True)
+class SettingField:
+    """One setting of a provider: a sidebar field, with the environment variable that presets it."""
+
+    name: Literal["model", "base_url", "api_key"]  # the ProviderConfig field it fills
+    label: str
+    env: str
+    default: str = ""
+    placeholder: str = ""
+
+    @property
+    def secret(self) -> bool:
+        """A key: typed ones stay in the browser tab, configured ones are never shown."""
+        return self.name == "api_key"
+
+
+@dataclass(frozen=True, slots=True)
 class Provider:
     """A kind of LLM server the user can choose."""
 
     kind: str
     label: str
     build: Callable[[ProviderConfig, httpx.Client], LLM]
+    fields: tuple[SettingField, ...] = ()
+    context_window: int | None = None  # tokens; None: the local engine's (BNAGPT_LOCAL_CONTEXT)
+    capabilities: Capabilities = Capabilities()
+    chosen_when: str = ""  # an environment variable that, set, makes this the default provider
+    note: str = ""  # shown under the choice in the sidebar
+
+    @property
+    def local(self) -> bool:
+        """Whether it runs on the bundled engine (no fields, the engine's own model)."""
+        return self.kind == LOCAL
+
+    def field_key(self, setting: SettingField) -> str:
+        """The session key of a field's sidebar input."""
+        return f"{self.kind}_{setting.name}"
 
 
 def _common(config: ProviderConfig, http_client: httpx.Client) -> dict:
@@ -135,13 +182,49 @@ def _build_openai_compatible(config: ProviderConfig, http_client: httpx.Client) 
 
 
 PROVIDERS: list[Provider] = [
-    Provider(LOCAL, "Local (bundled, offline)", _build_local),
-    Provider(GROQ, "Groq", _build_groq),
-    Provider(OPENAI, "OpenAI-compatible server", _build_openai_compatible),
+    Provider(
+        LOCAL,
+        "Local (bundled, offline)",
+        _build_local,
+        capabilities=Capabilities(json_schema=True, titles=False),
+        note="Runs on this machine: no key, no network.",
+    ),
+    Provider(
+        GROQ,
+        "Groq",
+        _build_groq,
+        fields=(
+            SettingField("model", "Groq model", "BNAGPT_GROQ_MODEL", default="llama-3.3-70b-versatile"),
+            SettingField("api_key", "Groq API key", "GROQ_API_KEY"),
+        ),
+        context_window=32768,
+        capabilities=Capabilities(tools=True, vision=True, json_schema=True, audio=True),
+        chosen_when="GROQ_API_KEY",
+    ),
+    Provider(
+        OPENAI,
+        "OpenAI-compatible server",
+        _build_openai_compatible,
+        fields=(
+            SettingField("base_url", "Base URL", "OPENAI_BASE_URL", placeholder="http://127.0.0.1:11434/v1"),
+            SettingField("model", "Model", "BNAGPT_OPENAI_MODEL", placeholder="llama3.2"),
+            SettingField("api_key", "API key (if the server needs one)", "OPENAI_API_KEY"),
+        ),
+        context_window=8192,
+        capabilities=Capabilities(tools=True, json_schema=True),
+        chosen_when="OPENAI_BASE_URL",
+    ),
 ]
 
 
-KINDS = tuple(p.kind for p in PROVIDERS)
+def kinds() -> tuple[str, ...]:
+    """The kinds of every registered provider."""
+    return tuple(p.kind for p in PROVIDERS)
+
+
+def default_kind(environment: Mapping[str, str]) -> str:
+    """The provider to start on: the first whose `chosen_when` variable is set, else the local one."""
+    return next((p.kind for p in PROVIDERS if p.chosen_when and environment.get(p.chosen_when)), LOCAL)
 
 
 def provider(kind: str) -> Provider:

@@ -7,6 +7,7 @@ editing or deleting the assistant later never changes how an existing chat answe
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -20,7 +21,9 @@ from errors import InvalidAssistant
 
 MAX_NAME = 60
 MAX_INSTRUCTIONS = 8000
-PROVIDER_KINDS = ("", "local", "groq", "openai")  # "" uses the provider chosen in the sidebar
+# A provider's kind ("" uses the one chosen in the sidebar). Which kinds exist is the registry's business
+# (controller/providers.py): a chat whose provider is gone says so when it is answered.
+_PROVIDER_KIND = re.compile(r"[a-z0-9_-]{0,40}")
 
 
 class JsonMode(StrEnum):
@@ -90,7 +93,7 @@ def clean_assistant(assistant: Assistant) -> Assistant:
         raise InvalidAssistant(f"Use at most {MAX_NAME} characters for the name.")
     if len(assistant.instructions) > MAX_INSTRUCTIONS:
         raise InvalidAssistant(f"Instructions are limited to {MAX_INSTRUCTIONS} characters.")
-    if assistant.provider not in PROVIDER_KINDS:
+    if not isinstance(assistant.provider, str) or not _PROVIDER_KIND.fullmatch(assistant.provider):
         raise InvalidAssistant(f"Unknown provider {assistant.provider!r}.")
     temperature = assistant.temperature
     if temperature is not None and not 0 <= float(temperature) <= 2:

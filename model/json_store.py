@@ -295,12 +295,10 @@ class JsonConversationStore(ConversationStore):
     def empty_trash(self, older_than: timedelta | None = None) -> int:
         """Delete for good what is in the trash (only what went there over `older_than` ago)."""
         cutoff = utc_now() - (older_than or timedelta(0))
+        if not any(_trashed_by(s, cutoff) for s in self._index().values()):
+            return 0  # nothing to do: the files are not touched
         with self._writing() as summaries:
-            doomed = [
-                s.id
-                for s in summaries.values()
-                if s.placement.trashed_at is not None and s.placement.trashed_at <= cutoff
-            ]
+            doomed = [s.id for s in summaries.values() if _trashed_by(s, cutoff)]
             for conversation_id in doomed:
                 self._remove(conversation_id, summaries)
         return len(doomed)
@@ -539,6 +537,10 @@ class JsonConversationStore(ConversationStore):
             "by hand and put it back without the .corrupt-… ending."
         )
         return aside
+
+
+def _trashed_by(summary: ConversationSummary, cutoff: datetime) -> bool:
+    return summary.placement.trashed_at is not None and summary.placement.trashed_at <= cutoff
 
 
 def _copy(conversation: Conversation) -> Conversation:

@@ -91,7 +91,7 @@ class Scripted:
     """What the scripted server answers: a status, headers and body, or a stream cut after some chunks."""
 
     status: int = 200
-    body: dict = field(default_factory=dict)
+    body: dict | None = None  # None: an empty completion (POST) or an empty model list (GET)
     headers: dict[str, str] = field(default_factory=dict)
     stream_chunks: list[str] = field(default_factory=list)
     cut_stream: bool = False
@@ -105,6 +105,15 @@ class ScriptedServer:
     url: str
     script: Scripted
     requests: list[dict]
+
+
+_EMPTY_COMPLETION = {
+    "id": "x",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "m",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}],
+}
 
 
 def _chunk(text: str) -> bytes:
@@ -128,19 +137,19 @@ def scripted_server() -> Iterator[ScriptedServer]:
             pass
 
         def do_GET(self) -> None:
-            self._answer(streaming=False)
+            self._answer(streaming=False, default={"object": "list", "data": []})
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
             request = json.loads(self.rfile.read(length) or b"{}")
             state.requests.append(request)
-            self._answer(streaming=bool(request.get("stream")))
+            self._answer(streaming=bool(request.get("stream")), default=_EMPTY_COMPLETION)
 
-        def _answer(self, streaming: bool) -> None:
+        def _answer(self, streaming: bool, default: dict) -> None:
             script = state.script
             time.sleep(script.delay)
             if script.status != 200 or not script.stream_chunks or not streaming:
-                payload = json.dumps(script.body).encode()
+                payload = json.dumps(default if script.body is None else script.body).encode()
                 self.send_response(script.status)
                 for name, value in {"content-type": "application/json", **script.headers}.items():
                     self.send_header(name, value)

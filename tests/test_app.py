@@ -185,7 +185,7 @@ def test_provider_failure_keeps_the_message_and_retry_answers(scripted_server, d
     at.sidebar.selectbox(key="provider_label").set_value("OpenAI-compatible server").run()
     at.sidebar.text_input(key="openai_base_url").set_value(scripted_server.url)
     at.sidebar.text_input(key="openai_model").set_value("m")
-    at.sidebar.text_input(key="openai_key").set_value("sk-wrong").run()
+    at.sidebar.text_input(key="openai_api_key").set_value("sk-wrong").run()
     at.chat_input[0].set_value("Are you there?").run()
     assert not at.exception
     assert any("refused the API key" in e.value for e in at.error)
@@ -228,7 +228,7 @@ def test_settings_shows_where_the_key_comes_from_never_the_key(monkeypatch):
     monkeypatch.delenv("BNAGPT_PROVIDER")
     at = new_app()
     assert at.sidebar.selectbox(key="provider_label").value == "Groq"
-    assert not [t for t in at.sidebar.text_input if t.key == "groq_key"]  # no need to type it
+    assert not [t for t in at.sidebar.text_input if t.key == "groq_api_key"]  # no need to type it
     at.switch_page("pages/settings_page.py").run()
     assert not at.exception
     page_text = " ".join(md.value for md in at.markdown)

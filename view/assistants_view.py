@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from controller.providers import PROVIDERS
 from errors import BnaGPTError
 from model.assistant import Assistant
 from utils.markdown import escape
@@ -14,12 +15,12 @@ from view import session
 from view.chat_view import json_mode_input
 
 NEW = "new"
-_PROVIDERS = {
-    "": "The one chosen in the sidebar",
-    "local": "Local",
-    "groq": "Groq",
-    "openai": "OpenAI-compatible",
-}
+SIDEBAR_CHOICE = "The one chosen in the sidebar"
+
+
+def _provider_labels() -> dict[str, str]:
+    """Provider choices for an assistant, by kind ("": whatever the sidebar has)."""
+    return {"": SIDEBAR_CHOICE} | {p.kind: p.label for p in PROVIDERS}
 
 
 def assistant_list() -> None:
@@ -55,7 +56,7 @@ def assistant_list() -> None:
                 st.caption(escape(assistant.description))
             details = [f"JSON: {assistant.json_mode.label}"]
             if assistant.provider:
-                details.append(f"provider: {_PROVIDERS[assistant.provider]}")
+                details.append(f"provider: {_provider_labels().get(assistant.provider, assistant.provider)}")
             if assistant.model:
                 details.append(f"model: {assistant.model}")
             st.caption(escape(" · ".join(details)))
@@ -84,11 +85,13 @@ def _form(assistant: Assistant) -> None:
             height=150,
             key=f"assistant_instructions_{assistant.id}",
         )
+        labels = _provider_labels()
+        kinds = list(labels)
         provider = st.selectbox(
             "Provider",
-            list(_PROVIDERS),
-            index=list(_PROVIDERS).index(assistant.provider),
-            format_func=_PROVIDERS.get,
+            kinds,
+            index=kinds.index(assistant.provider) if assistant.provider in kinds else 0,
+            format_func=lambda kind: labels.get(kind, kind),
             key=f"assistant_provider_{assistant.id}",
         )
         model = st.text_input(

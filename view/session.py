@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from controller import startup
+from controller import providers, startup
 from controller.chat import ChatSession
-from controller.providers import GROQ, KINDS, LOCAL, OPENAI, PROVIDERS, ProviderConfig, provider
+from controller.providers import LOCAL, PROVIDERS, ProviderConfig, provider
 from errors import BnaGPTError
 from model.assistant_store import AssistantStore
 from model.backups import Backups
@@ -34,9 +34,6 @@ from utils.markdown import escape
 FAVICON = "data:image/png;base64," + base64.b64encode(
     (Path(__file__).resolve().parent.parent / "assets" / "icon.png").read_bytes()
 ).decode("ascii")
-# Context windows assumed for remote models, for the memory's token budget.
-GROQ_CONTEXT = 32768
-OPENAI_CONTEXT = 8192
 
 
 @st.cache_resource(show_spinner=False)
@@ -101,16 +98,17 @@ def init() -> None:
         ss["store"] = store
         ss["chat"] = ChatSession(store)
     if "provider_label" not in ss:
-        kind = settings.provider
-        if kind not in KINDS:
-            flash("warning", f"BNAGPT_PROVIDER={kind} is not a provider ({', '.join(KINDS)}); using local.")
+        kind = settings.provider or providers.default_kind(settings.environment)
+        if kind not in providers.kinds():
+            known = ", ".join(providers.kinds())
+            flash("warning", f"BNAGPT_PROVIDER={kind} is not a provider ({known}); using local.")
             kind = LOCAL
         ss["provider_label"] = provider(kind).label
-    ss.setdefault("groq_model", settings.groq_model)
-    ss.setdefault("groq_key", "")
-    ss.setdefault("openai_base_url", settings.openai_base_url)
-    ss.setdefault("openai_model", settings.openai_model)
-    ss.setdefault("openai_key", "")
+    for record in PROVIDERS:
+        for setting in record.fields:
+            # A configured key is used, never shown: the sidebar field is for typing one in.
+            preset = "" if setting.secret else settings.environment.get(setting.env, setting.default)
+            ss.setdefault(record.field_key(setting), preset)
     if provider_kind() == LOCAL:
         engine()  # start it now, in the background, so the first reply does not wait for it
 
@@ -156,32 +154,24 @@ def engine() -> LocalEngine | None:
 def provider_config(kind: str = "") -> ProviderConfig:
     """A provider's settings: `kind` (an assistant's choice), or the one chosen in the sidebar."""
     s = settings()
-    ss = st.session_state
-    kind = kind or provider_kind()
-    common = {
-        "max_tokens": s.max_reply_tokens,
-        "temperature": s.temperature,
-        "timeout": s.request_timeout,
+    record = provider(kind or provider_kind())
+    values = {
+        setting.name: st.session_state.get(record.field_key(setting), "").strip()
+        or s.environment.get(setting.env, setting.default)
+        for setting in record.fields
     }
-    if kind == GROQ:
-        return ProviderConfig(
-            kind=GROQ,
-            model=ss["groq_model"].strip() or s.groq_model,
-            api_key=ss["groq_key"].strip() or s.groq_api_key,
-            context_window=GROQ_CONTEXT,
-            **common,
-        )
-    if kind == OPENAI:
-        return ProviderConfig(
-            kind=OPENAI,
-            model=ss["openai_model"].strip(),
-            base_url=ss["openai_base_url"].strip(),
-            api_key=ss["openai_key"].strip() or s.openai_api_key,
-            context_window=OPENAI_CONTEXT,
-            **common,
-        )
-    engine()  # the local engine is needed now
-    return ProviderConfig(kind=LOCAL, model=MODEL_ALIAS, context_window=s.local_context_size, **common)
+    context = record.context_window
+    if record.local:
+        engine()  # the local engine is needed now
+        values["model"], context = MODEL_ALIAS, s.local_context_size
+    return ProviderConfig(
+        kind=record.kind,
+        context_window=context or s.local_context_size,
+        max_tokens=s.max_reply_tokens,
+        temperature=s.temperature,
+        timeout=s.request_timeout,
+        **values,
+    )
 
 
 def now() -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from controller.diagnostics import check_connection
-from controller.providers import GROQ, LOCAL, OPENAI
+from controller.providers import LOCAL, PROVIDERS, Provider, SettingField, provider
 from errors import BnaGPTError
 from utils.markdown import escape
 from view import session
@@ -16,15 +16,18 @@ def provider_section() -> None:
     st.header("Settings")
     st.subheader("Model provider")
     config = session.provider_config()
-    rows = {"Provider": config.label, "Model": config.model or "not set"}
-    if config.kind == OPENAI:
-        rows["Base URL"] = config.base_url or "not set"
-    if config.kind != LOCAL:
-        rows["API key"] = _key_source(config.kind)
+    record = provider(config.kind)
+    rows = {"Provider": record.label, "Model": config.model or "not set"}
+    for setting in record.fields:
+        if setting.secret:
+            rows[setting.label] = _key_source(record, setting)
+        elif setting.name != "model":
+            rows[setting.label] = getattr(config, setting.name) or "not set"
     st.markdown("\n".join(f"- **{name}:** {escape(value)}" for name, value in rows.items()))
+    keys = [f.env for p in PROVIDERS for f in p.fields if f.secret]
     st.caption(
         "Change these in the sidebar. Keys typed there stay in this browser tab; to keep them, put "
-        "GROQ_API_KEY or OPENAI_API_KEY in the .env file next to app.py."
+        f"{' or '.join(keys)} in the .env file next to app.py."
     )
     if st.button("Test connection", icon=":material/network_check:", key="test_connection"):
         with st.spinner("Connecting…"):
@@ -41,13 +44,10 @@ def provider_section() -> None:
             st.dataframe({"model": report.models}, hide_index=True, use_container_width=True)
 
 
-def _key_source(kind: str) -> str:
-    typed = st.session_state["groq_key" if kind == GROQ else "openai_key"].strip()
-    settings = session.settings()
-    configured = settings.groq_api_key if kind == GROQ else settings.openai_api_key
-    if typed:
+def _key_source(record: Provider, setting: SettingField) -> str:
+    if st.session_state.get(record.field_key(setting), "").strip():
         return "typed in this tab (not saved)"
-    return "from the environment or .env" if configured else "not set"
+    return "from the environment or .env" if session.settings().environment.get(setting.env) else "not set"
 
 
 def engine_section() -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from controller.providers import GROQ, LOCAL, OPENAI, PROVIDERS
+from controller.providers import PROVIDERS, provider
 from errors import BnaGPTError
 from model.conversation import MAX_NAME_LENGTH, TRASH_DAYS, ConversationSummary, date_group
 from utils.markdown import escape
@@ -56,28 +56,21 @@ def new_chat() -> None:
 def _provider_controls() -> None:
     # The labels are the options; session.provider_kind() maps the chosen one back to its kind.
     st.selectbox("Model provider", options=[p.label for p in PROVIDERS], key="provider_label")
-    kind = session.provider_kind()
-    settings = session.settings()
-    if kind == GROQ:
-        st.text_input("Groq model", key="groq_model")
-        if not settings.groq_api_key:
-            _key_field("Groq API key", "groq_key", "GROQ_API_KEY")
-    elif kind == OPENAI:
-        st.text_input("Base URL", key="openai_base_url", placeholder="http://127.0.0.1:11434/v1")
-        st.text_input("Model", key="openai_model", placeholder="llama3.2")
-        if not settings.openai_api_key:
-            _key_field("API key (if the server needs one)", "openai_key", "OPENAI_API_KEY")
-    elif kind == LOCAL:
-        st.caption("Runs on this machine: no key, no network.")
-
-
-def _key_field(label: str, key: str, variable: str) -> None:
-    st.text_input(
-        label,
-        type="password",
-        key=key,
-        help=f"Kept in this browser tab only; never saved. To keep it, set {variable} in .env.",
-    )
+    record = provider(session.provider_kind())
+    environment = session.settings().environment
+    for setting in record.fields:
+        key = record.field_key(setting)
+        if not setting.secret:
+            st.text_input(setting.label, key=key, placeholder=setting.placeholder)
+        elif not environment.get(setting.env):  # a configured key is used, never shown
+            st.text_input(
+                setting.label,
+                type="password",
+                key=key,
+                help=f"Kept in this browser tab only; never saved. To keep it, set {setting.env} in .env.",
+            )
+    if record.note:
+        st.caption(record.note)
 
 
 def _save_as() -> None:
