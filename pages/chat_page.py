@@ -6,31 +6,17 @@ and the address names it while its first reply streams: a reload then reopens it
 
 import streamlit as st
 
-from errors import BnaGPTError, ConversationNotFound
-from view import chat_view, session
-
-chat = session.chat()
-wanted = st.query_params.get("c")
-if wanted and wanted != chat.conversation_id:
-    try:
-        chat.open(wanted)
-    except ConversationNotFound as error:
-        session.flash("warning", str(error))
-        st.query_params.pop("c", None)
+from errors import BnaGPTError
+from view import chat_view, navigation, session
 
 try:
-    conversation = chat.conversation()
-except ConversationNotFound as error:
-    session.flash("warning", str(error))
-    chat.new()
-    st.query_params.pop("c", None)
-    conversation = None
+    conversation = navigation.current()
 except BnaGPTError as error:  # the data file cannot be used at all (written by a newer bnaGPT, say)
     session.show_error(error)
     st.stop()
 
-st.chat_input("Message bnaGPT", key="chat_prompt", on_submit=chat_view.send_typed)
-reply = chat_view.take_pending_reply()
+st.chat_input("Message bnaGPT", key="chat_prompt", on_submit=navigation.send_typed)
+reply = navigation.take_pending_reply()
 session.show_flashes()
 if conversation is not None:
     chat_view.conversation_actions(conversation)
@@ -40,5 +26,5 @@ if reply is not None:
     chat_view.stream_reply(reply)
     st.rerun()
 chat_view.show_reply_error()
-if chat.needs_reply(conversation):
-    st.button("Retry", icon=":material/refresh:", key="retry", on_click=chat_view.retry)
+if session.chat().needs_reply(conversation):
+    st.button("Retry", icon=":material/refresh:", key="retry", on_click=navigation.retry)

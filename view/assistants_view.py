@@ -11,7 +11,7 @@ from controller.providers import PROVIDERS
 from errors import BnaGPTError
 from model.assistant import Assistant
 from utils.markdown import escape
-from view import session
+from view import navigation, session
 from view.chat_view import json_mode_input
 
 NEW = "new"
@@ -183,7 +183,5 @@ def _delete(assistant: Assistant) -> None:
 
 
 def _start_chat(assistant: Assistant) -> None:
-    session.chat().new()
-    st.query_params.pop("c", None)
-    st.session_state["assistant_choice"] = assistant.id
+    navigation.new_chat(assistant)
     st.switch_page("pages/chat_page.py")

@@ -18,11 +18,11 @@ import streamlit as st
 from controller import json_mode, library
 from controller.chat import Reply
 from errors import BnaGPTError
-from model.assistant import GENERAL, Assistant, JsonMode, clean_assistant
+from model.assistant import GENERAL, JsonMode, clean_assistant
 from model.conversation import MAX_FOLDER_LENGTH, Conversation
 from model.message import Message, MessageStatus, Role
 from utils.markdown import escape, for_display
-from view import session, sidebar
+from view import navigation, session
 
 # The opening words of a reply are drawn ten times a second, then four: every frame costs Chromium about
 # 20 ms of a core (React re-rendering the page), taken from the engine that shares the 2 cores
@@ -131,63 +131,7 @@ def _assistant_picker() -> None:
     if assistant.description:
         st.caption(escape(assistant.description))
     for number, starter in enumerate(assistant.starters):
-        st.button(escape(starter), key=f"starter_{number}", on_click=send, args=(starter,))
-
-
-def chosen_assistant() -> Assistant | None:
-    """The assistant picked for a new chat (None: the general one)."""
-    chosen = st.session_state.get("assistant_choice")
-    if not chosen:
-        return None
-    try:
-        return session.assistants().get(chosen)
-    except BnaGPTError:
-        return None
-
-
-def send_typed() -> None:
-    """Callback of the chat box: send what was typed (spaces alone send nothing)."""
-    text = st.session_state.get("chat_prompt")
-    if text and text.strip():
-        send(text)
-
-
-def send(text: str) -> None:
-    """Callback: save the user's message and leave its reply for the chat page to stream.
-
-    Runs before the page script, so the sidebar drawn next already lists a new chat and the address
-    names it: a reload while the first reply streams reopens the chat."""
-    chat = session.chat()
-    clear_reply_error()
-    try:
-        conversation = chat.conversation()
-        assistant = conversation.assistant if conversation is not None else chosen_assistant()
-        config = session.provider_config(assistant.provider if assistant else "")
-        reply = chat.send(text, config, assistant)
-    except BnaGPTError as failure:
-        set_reply_error(failure, unsent=text)
-        return
-    st.session_state["pending_reply"] = reply
-    st.query_params["c"] = chat.conversation_id
-
-
-def retry() -> None:
-    """Callback of Retry: answer the last message again."""
-    chat = session.chat()
-    clear_reply_error()
-    try:
-        conversation = chat.conversation()
-        assistant = conversation.assistant if conversation is not None else None
-        st.session_state["pending_reply"] = chat.retry(
-            session.provider_config(assistant.provider if assistant else "")
-        )
-    except BnaGPTError as failure:
-        set_reply_error(failure)
-
-
-def take_pending_reply() -> Reply | None:
-    """The reply a callback asked for, once."""
-    return st.session_state.pop("pending_reply", None)
+        st.button(escape(starter), key=f"starter_{number}", on_click=navigation.send, args=(starter,))
 
 
 def _shown_count(conversation_id: str) -> int:
@@ -232,22 +176,12 @@ def stream_reply(reply: Reply) -> None:
     if reply.notice:
         session.flash("info", reply.notice)
     if reply.error is not None:
-        set_reply_error(reply.error)
-
-
-def set_reply_error(error: BaseException, unsent: str | None = None) -> None:
-    """Remember why the last reply failed (and any text that could not be saved) across reruns."""
-    st.session_state["reply_error"] = (str(error), unsent)
-
-
-def clear_reply_error() -> None:
-    """Forget the last reply's error."""
-    st.session_state.pop("reply_error", None)
+        navigation.reply_failed(reply.error)
 
 
 def show_reply_error() -> None:
     """The last reply's error, and the user's text if it could not be saved."""
-    error = st.session_state.get("reply_error")
+    error = navigation.reply_error()
     if not error:
         return
     text, unsent = error
@@ -304,7 +238,7 @@ def conversation_actions(conversation: Conversation) -> None:
             "Move to the trash",
             icon=":material/delete:",
             key="action_trash",
-            on_click=sidebar.trash_conversation,
+            on_click=navigation.trash_chat,
             args=(conversation.id, conversation.name),
         )
 

@@ -10,7 +10,7 @@ from model.backups import Backup
 from model.conversation import TRASH_DAYS, ConversationSummary
 from model.imports import MAX_FILE_BYTES
 from utils.markdown import escape
-from view import session, sidebar
+from view import navigation, session
 
 LIST_LIMIT = 50
 
@@ -71,7 +71,7 @@ def archive_section(summaries: list[ConversationSummary]) -> None:
         name_col, open_col, back_col = st.columns([0.6, 0.2, 0.2])
         name_col.markdown(escape(summary.name))
         if open_col.button("Open", key=f"lib_open_{summary.id}"):
-            sidebar.open_conversation(summary.id)
+            navigation.open_chat(summary.id)
             st.switch_page("pages/chat_page.py")
         back_col.button(
             "Unarchive", key=f"lib_unarchive_{summary.id}", on_click=_unarchive, args=(summary.id,)

@@ -12,9 +12,9 @@ import streamlit as st
 
 from controller.providers import PROVIDERS, provider
 from errors import BnaGPTError
-from model.conversation import MAX_NAME_LENGTH, TRASH_DAYS, ConversationSummary, date_group
+from model.conversation import MAX_NAME_LENGTH, ConversationSummary, date_group
 from utils.markdown import escape
-from view import session
+from view import navigation, session
 
 SIDEBAR_PAGE = 30
 ALL_FOLDERS = "All folders"
@@ -28,29 +28,12 @@ def render() -> None:
             icon=":material/edit_square:",
             type="primary",
             use_container_width=True,
-            on_click=new_chat,
+            on_click=navigation.new_chat,
             key="new_chat",
         )
         _provider_controls()
         _save_as()
         _conversations()
-
-
-def open_conversation(conversation_id: str) -> None:
-    """Callback: open a saved conversation."""
-    try:
-        session.chat().open(conversation_id)
-        st.query_params["c"] = conversation_id
-        st.session_state.pop("reply_error", None)
-    except BnaGPTError as error:
-        session.flash("error", str(error))
-
-
-def new_chat() -> None:
-    """Callback: start a new chat."""
-    session.chat().new()
-    st.query_params.pop("c", None)
-    st.session_state.pop("reply_error", None)
 
 
 def _provider_controls() -> None:
@@ -90,7 +73,7 @@ def _do_save_as() -> None:
     except BnaGPTError as error:
         session.show_error(error)
         return
-    st.query_params["c"] = copy.id
+    navigation.saved_as(copy)
     session.flash("success", f"Saved as “{copy.name}”.{trimmed_note(typed, copy.name)}")
     st.session_state.pop("save_as_name", None)
     st.rerun()
@@ -126,7 +109,7 @@ def _conversations() -> None:
     limit = st.session_state.get("sidebar_limit", SIDEBAR_PAGE)
     editing = st.session_state.get("sidebar_action")
     # The page opens the chat in the address after the sidebar is drawn: mark that one from the first run.
-    current = st.query_params.get("c") or chat.conversation_id
+    current = navigation.current_id()
     for heading, summary, snippet in rows[:limit]:
         if heading:
             st.caption(heading)
@@ -186,7 +169,7 @@ def _row(summary: ConversationSummary, current: bool, snippet: str = "") -> None
         key=f"open_{summary.id}",
         type="primary" if current else "tertiary",
         use_container_width=True,
-        on_click=open_conversation,
+        on_click=navigation.open_chat,
         args=(summary.id,),
         help=f"{summary.message_count} messages, updated {summary.updated_at:%Y-%m-%d %H:%M} UTC",
     )
@@ -203,26 +186,11 @@ def _row(summary: ConversationSummary, current: bool, snippet: str = "") -> None
         key=f"delete_{summary.id}",
         help="Move to the trash (kept 30 days; restore it from the Library)",
         type="tertiary",
-        on_click=trash_conversation,
+        on_click=navigation.trash_chat,
         args=(summary.id, summary.name),
     )
     if snippet:
         st.caption(escape(snippet))
-
-
-def trash_conversation(conversation_id: str, name: str) -> None:
-    """Callback: move a conversation to the trash; if it was open, start a new chat."""
-    chat = session.chat()
-    try:
-        chat.trash(conversation_id)
-    except BnaGPTError as error:
-        session.flash("error", str(error))
-        return
-    if chat.conversation_id is None:
-        st.query_params.pop("c", None)
-    session.flash(
-        "success", f"Moved “{name}” to the trash. Restore it from the Library page within {TRASH_DAYS} days."
-    )
 
 
 def trimmed_note(typed: str, stored: str) -> str:

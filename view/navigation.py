@@ -1,0 +1,164 @@
+"""Which chat a tab shows, and the actions that change it.
+
+The only module that writes the `?c=` address parameter and the session keys of the open chat: the
+reply waiting to stream, and the last reply's error (with any text that could not be saved). Actions are
+widget callbacks, so they run before the page script and the page drawn next already shows their result.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from controller.chat import Reply
+from errors import BnaGPTError, ConversationNotFound
+from model.assistant import Assistant
+from model.conversation import TRASH_DAYS, Conversation
+from view import session
+
+_PARAMETER = "c"
+_PENDING = "pending_reply"
+_ERROR = "reply_error"
+
+
+def current() -> Conversation | None:
+    """The conversation the address names (opened if this tab had another), or None for a new chat.
+
+    A chat that is gone is reported and the tab starts a new one; a data file that cannot be used at all
+    (from a newer bnaGPT, say) raises its StoreError."""
+    chat = session.chat()
+    wanted = st.query_params.get(_PARAMETER)
+    if wanted and wanted != chat.conversation_id:
+        try:
+            chat.open(wanted)
+        except ConversationNotFound as error:
+            session.flash("warning", str(error))
+            _show(None)
+    try:
+        return chat.conversation()
+    except ConversationNotFound as error:
+        session.flash("warning", str(error))
+        chat.new()
+        _show(None)
+        return None
+
+
+def current_id() -> str | None:
+    """The open conversation's id as the address has it (the page follows the address)."""
+    return st.query_params.get(_PARAMETER) or session.chat().conversation_id
+
+
+def open_chat(conversation_id: str) -> None:
+    """Callback: open a saved conversation."""
+    try:
+        session.chat().open(conversation_id)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+        return
+    _show(conversation_id)
+
+
+def new_chat(assistant: Assistant | None = None) -> None:
+    """Callback: start a new chat (with `assistant` chosen in its picker)."""
+    session.chat().new()
+    _show(None)
+    if assistant is not None:
+        st.session_state["assistant_choice"] = assistant.id
+
+
+def saved_as(conversation: Conversation) -> None:
+    """Show the copy Save as… just made (the chat controller already switched to it)."""
+    _show(conversation.id)
+
+
+def trash_chat(conversation_id: str, name: str) -> None:
+    """Callback: move a conversation to the trash; if it was open, start a new chat."""
+    chat = session.chat()
+    try:
+        chat.trash(conversation_id)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+        return
+    if chat.conversation_id is None:
+        _show(None)
+    session.flash(
+        "success", f"Moved “{name}” to the trash. Restore it from the Library page within {TRASH_DAYS} days."
+    )
+
+
+def new_chat_assistant() -> Assistant | None:
+    """The assistant picked for a new chat (None: the general one)."""
+    chosen = st.session_state.get("assistant_choice")
+    if not chosen:
+        return None
+    try:
+        return session.assistants().get(chosen)
+    except BnaGPTError:
+        return None
+
+
+def send_typed() -> None:
+    """Callback of the chat box: send what was typed (spaces alone send nothing)."""
+    text = st.session_state.get("chat_prompt")
+    if text and text.strip():
+        send(text)
+
+
+def send(text: str) -> None:
+    """Callback: save the user's message and leave its reply for the chat page to stream.
+
+    Runs before the page script, so the sidebar drawn next already lists a new chat and the address
+    names it: a reload while the first reply streams reopens the chat."""
+    chat = session.chat()
+    _clear_error()
+    try:
+        conversation = chat.conversation()
+        assistant = conversation.assistant if conversation is not None else new_chat_assistant()
+        config = session.provider_config(assistant.provider if assistant else "")
+        reply = chat.send(text, config, assistant)
+    except BnaGPTError as failure:
+        reply_failed(failure, unsent=text)
+        return
+    st.session_state[_PENDING] = reply
+    _show(chat.conversation_id)
+
+
+def retry() -> None:
+    """Callback of Retry: answer the last message again."""
+    chat = session.chat()
+    _clear_error()
+    try:
+        conversation = chat.conversation()
+        assistant = conversation.assistant if conversation is not None else None
+        st.session_state[_PENDING] = chat.retry(
+            session.provider_config(assistant.provider if assistant else "")
+        )
+    except BnaGPTError as failure:
+        reply_failed(failure)
+
+
+def take_pending_reply() -> Reply | None:
+    """The reply a callback asked for, once."""
+    return st.session_state.pop(_PENDING, None)
+
+
+def reply_failed(error: BaseException, unsent: str | None = None) -> None:
+    """Remember why the last reply failed (and any text that could not be saved) across reruns."""
+    st.session_state[_ERROR] = (str(error), unsent)
+
+
+def reply_error() -> tuple[str, str | None] | None:
+    """(why the last reply failed, the user's text if it could not be saved), or None."""
+    return st.session_state.get(_ERROR)
+
+
+def _clear_error() -> None:
+    st.session_state.pop(_ERROR, None)
+
+
+def _show(conversation_id: str | None) -> None:
+    """Name the open conversation in the address (none: a new chat) and forget the old one's error."""
+    if conversation_id is None:
+        st.query_params.pop(_PARAMETER, None)
+    else:
+        st.query_params[_PARAMETER] = conversation_id
+    _clear_error()
