@@ -39,8 +39,7 @@ _TIMER = """() => {
     const bubbles = document.querySelectorAll('[data-testid="stChatMessage"]');
     if (bubbles.length < 2) return;
     const reply = bubbles[bubbles.length - 1];
-    const body = [...reply.querySelectorAll('[data-testid="stMarkdownContainer"]')].find(
-      (e) => !e.closest('button, [data-testid="stSpinner"]'));
+    const body = reply.querySelector('.st-key-reply_body [data-testid="stMarkdownContainer"]');
     const text = body ? body.innerText.trim() : "";
     if (B.first === null && text) B.first = performance.now();
     const stopping = [...reply.querySelectorAll("button")].some((b) => b.innerText.includes("Stop"));

@@ -34,7 +34,7 @@ class ProviderConfig:
     """Everything needed to build one provider's LLM; the key never appears in `repr`."""
 
     kind: str
-    model: str
+    model: str = ""
     base_url: str = ""
     api_key: str | None = field(default=None, repr=False)
     context_window: int = 8192

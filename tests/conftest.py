@@ -1,4 +1,10 @@
-"""Shared fixtures: an isolated data folder for every test, the real local engine, a scripted HTTP server."""
+"""Shared fixtures: an isolated data folder for every test, the real local engine, a scripted HTTP server,
+a scripted provider, and the helpers every AppTest journey uses.
+
+Journeys that never need a model's answer (rename, trash, save as, library, assistants) run on the
+scripted provider, registered at our own seam (a record in `controller.providers.PROVIDERS`), so no engine
+starts for them; tests whose point is the model ask for the local one with the `local_provider` fixture.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from controller.providers import LOCAL, OPENAI, ProviderConfig
+from controller import providers
+from controller.providers import LOCAL, OPENAI, Capabilities, Provider, ProviderConfig, SettingField
 from model.json_store import JsonConversationStore
 from settings import CHAT_FORMAT
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
@@ -23,16 +31,56 @@ PROJECT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+SCRIPTED = "scripted"
+
+
+def _build_scripted(config: ProviderConfig, http_client):
+    from llama_index.llms.openai_like import OpenAILike
+
+    return OpenAILike(
+        api_base=config.base_url or "http://127.0.0.1:9/v1",  # nothing listens there: a clear refusal
+        api_key="no-key",
+        model=config.model,
+        is_chat_model=True,
+        context_window=config.context_window,
+        max_tokens=config.max_tokens,
+        max_retries=0,
+        http_client=http_client,
+    )
+
+
+# A provider for tests, one record like every other: it answers from the `scripted_server` fixture.
+providers.PROVIDERS.append(
+    Provider(
+        SCRIPTED,
+        "Scripted (tests)",
+        _build_scripted,
+        fields=(
+            SettingField("base_url", "Scripted server", "BNAGPT_SCRIPTED_URL"),
+            SettingField("model", "Model", "BNAGPT_SCRIPTED_MODEL", default="m"),
+        ),
+        context_window=4096,
+        capabilities=Capabilities(titles=False),
+    )
+)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own data folder, the local provider and no keys from the developer's .env."""
+    """Every test gets its own data folder, the scripted provider and no keys from the developer's .env."""
     for name in ("GROQ_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "BNAGPT_LOCAL_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BNAGPT_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("BNAGPT_PROVIDER", "local")
+    monkeypatch.setenv("BNAGPT_PROVIDER", SCRIPTED)
     monkeypatch.setenv("BNAGPT_TEMPERATURE", "0")
     monkeypatch.setenv("BNAGPT_MAX_TOKENS", "48")
     return tmp_path
+
+
+@pytest.fixture
+def local_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app starts on the bundled local engine, as a user's would."""
+    monkeypatch.setenv("BNAGPT_PROVIDER", LOCAL)
 
 
 @pytest.fixture
@@ -197,3 +245,37 @@ def wait_until(check: Callable[[], bool], timeout: float = 30.0, step: float = 0
             return True
         time.sleep(step)
     return check()
+
+
+# -- AppTest: the app as a browser tab gets it -------------------------------------------------------
+
+
+def new_app(**query: str) -> AppTest:
+    """The app as a fresh browser tab would get it, with `?key=value` in the address."""
+    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def chat_texts(at: AppTest) -> list[tuple[str, str]]:
+    """(role, text) of each chat bubble on the page."""
+    return [
+        (m.name, " ".join([t.value for t in m.text] + [md.value for md in m.markdown]))
+        for m in at.chat_message
+    ]
+
+
+def sidebar_names(at: AppTest) -> list[str]:
+    """Labels of the conversation buttons in the sidebar."""
+    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("open_")]
+
+
+def saved_names(data_file: Path) -> list[str]:
+    """Names in the index, in its order."""
+    return [c["name"] for c in read_document(data_file)["conversations"].values()]
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    """Click the (first) button with this label and rerun."""
+    return at.button[[b.label for b in at.button].index(label)].click().run()

@@ -1,44 +1,29 @@
-"""User journeys through the real app, in-process with Streamlit's AppTest, on the real local engine."""
+"""User journeys through the real app, in-process with Streamlit's AppTest: on the real local engine where
+the model answers, on the scripted provider where no answer is needed."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from model.message import Message, Role
-from tests.conftest import PROJECT, Scripted, read_conversation, read_document, stored_messages
-
-pytestmark = pytest.mark.engine
-
-
-def new_app(**query: str) -> AppTest:
-    """The app as a fresh browser tab would get it."""
-    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def chat_texts(at: AppTest) -> list[tuple[str, str]]:
-    """(role, text) of each chat bubble on the page."""
-    return [
-        (m.name, " ".join([t.value for t in m.text] + [md.value for md in m.markdown]))
-        for m in at.chat_message
-    ]
+from tests.conftest import (
+    Scripted,
+    chat_texts,
+    new_app,
+    read_conversation,
+    read_document,
+    saved_names,
+    sidebar_names,
+    stored_messages,
+)
 
 
-def sidebar_names(at: AppTest) -> list[str]:
-    """Labels of the conversation buttons in the sidebar."""
-    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("open_")]
-
-
-def saved_names(data_file) -> list[str]:
-    return [c["name"] for c in read_document(data_file)["conversations"].values()]
-
-
-@pytest.mark.parametrize("page", ["pages/chat_page.py", "pages/settings_page.py"])
+@pytest.mark.parametrize(
+    "page",
+    ["pages/chat_page.py", "pages/assistants_page.py", "pages/library_page.py", "pages/settings_page.py"],
+)
 def test_every_page_opens(page):
     """Each page renders without an exception."""
     at = new_app()
@@ -46,7 +31,8 @@ def test_every_page_opens(page):
     assert not at.exception
 
 
-def test_send_streams_autosaves_and_lists(data_file):
+@pytest.mark.engine
+def test_send_streams_autosaves_and_lists(data_file, local_provider):
     """A message gets an answer, both are saved, and the chat appears in the sidebar with an auto name."""
     at = new_app()
     at.chat_input[0].set_value("Hello! What can you do?").run()
@@ -71,7 +57,8 @@ def test_blank_message_is_not_sent(data_file):
     assert not data_file.exists()
 
 
-def test_second_message_continues_the_same_conversation(data_file):
+@pytest.mark.engine
+def test_second_message_continues_the_same_conversation(data_file, local_provider):
     """Follow-ups go to the open conversation, not a new one."""
     at = new_app()
     at.chat_input[0].set_value("First message").run()
@@ -212,7 +199,8 @@ def test_corrupt_data_file_is_reported_and_kept(data_file):
     assert "could not be read" in shown and aside[0].name.replace("-", "\\-").replace(".", "\\.") in shown
 
 
-def test_settings_tests_the_local_engine(data_file):
+@pytest.mark.engine
+def test_settings_tests_the_local_engine(data_file, local_provider):
     """The Settings page reaches the local engine and shows its status and the data file."""
     at = new_app()
     at.switch_page("pages/settings_page.py").run()
@@ -249,7 +237,8 @@ def test_unsavable_message_is_shown_back_to_copy(tmp_path, monkeypatch):
     assert [c.value for c in at.code] == ["my carefully typed question"]
 
 
-def test_article_era_file_opens_and_continues(data_file):
+@pytest.mark.engine
+def test_article_era_file_opens_and_continues(data_file, local_provider):
     """Chats saved by the article's code show up, open, and continue; the original file is kept."""
     original = json.dumps(
         {
@@ -276,7 +265,8 @@ def test_article_era_file_opens_and_continues(data_file):
     assert saved_names(data_file) == ["Receitas"]
 
 
-def test_two_tabs_on_one_chat_lose_nothing(data_file):
+@pytest.mark.engine
+def test_two_tabs_on_one_chat_lose_nothing(data_file, local_provider):
     """Two tabs writing to the same conversation both keep their messages, and each sees the other's."""
     first = new_app()
     first.chat_input[0].set_value("From tab one").run()

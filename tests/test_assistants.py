@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import jsonschema
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from controller import json_mode
 from controller.chat import ChatSession
@@ -16,11 +15,7 @@ from errors import BnaGPTError, InvalidAssistant, InvalidJsonReply
 from model.assistant import GENERAL, JSON_EXTRACTOR, Assistant, JsonMode, check_schema
 from model.assistant_store import AssistantStore
 from model.message import Message, MessageStatus, Role
-from tests.conftest import PROJECT, Scripted, read_conversation, read_document
-
-
-def app() -> AppTest:
-    return AppTest.from_file(str(PROJECT / "app.py"), default_timeout=120).run()
+from tests.conftest import Scripted, new_app, read_conversation, read_document
 
 
 def schema_assistant(schema: dict, instructions: str = "Reply only with JSON.") -> Assistant:
@@ -218,7 +213,7 @@ def test_server_without_json_schema_falls_back_to_json_object(store, scripted_se
 def test_make_an_assistant_and_chat_with_it_then_edit_and_delete_it(data_file, scripted_server):
     """The Assistants page saves an assistant; a chat records its version; editing or deleting the
     assistant leaves the chat as it was."""
-    at = app()
+    at = new_app()
     at.switch_page("pages/assistants_page.py").run()
     at.button(key="assistant_new").click().run()
     form = {k: v for k, v in ((t.key, t) for t in at.text_input)}
@@ -266,7 +261,7 @@ def test_make_an_assistant_and_chat_with_it_then_edit_and_delete_it(data_file, s
 
 def test_builtin_assistants_cannot_be_deleted_but_can_be_duplicated(data_file):
     """Built-ins have no Edit or Delete; Duplicate makes an editable copy."""
-    at = app()
+    at = new_app()
     at.switch_page("pages/assistants_page.py").run()
     keys = {b.key for b in at.button}
     assert f"delete_assistant_{GENERAL.id}" not in keys and f"edit_{JSON_EXTRACTOR.id}" not in keys
@@ -278,7 +273,7 @@ def test_builtin_assistants_cannot_be_deleted_but_can_be_duplicated(data_file):
 
 def test_invalid_schema_on_the_page_is_explained_and_nothing_saved(data_file):
     """A broken schema gets a message naming the problem; the file is not written."""
-    at = app()
+    at = new_app()
     at.switch_page("pages/assistants_page.py").run()
     at.button(key="assistant_new").click().run()
     name_key = next(t.key for t in at.text_input if t.key.startswith("assistant_name_"))
@@ -298,9 +293,7 @@ def test_json_chat_shows_replies_as_json_and_per_chat_mode_changes(store, data_f
     can be changed from its menu without touching the assistant."""
     chat = store.create("Data", assistant=replace(GENERAL, json_mode=JsonMode.OBJECT))
     store.append(chat.id, Message(Role.USER, "give"), Message(Role.ASSISTANT, '{"a": [1, 2]}'))
-    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60)
-    at.query_params["c"] = chat.id
-    at.run()
+    at = new_app(c=chat.id)
     codes = [c for c in at.code if c.language == "json"]
     assert codes and json.loads(codes[0].value) == {"a": [1, 2]}
     at.radio(key=f"json_mode_{chat.id}").set_value(JsonMode.OFF)

@@ -8,7 +8,6 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from controller import library
 from controller.chat import ChatSession
@@ -19,7 +18,7 @@ from model.imports import MAX_FILE_BYTES, read_import
 from model.json_store import JsonConversationStore
 from model.message import Message, Role
 from tests import chatgpt_export
-from tests.conftest import PROJECT, Scripted, read_conversation, read_document
+from tests.conftest import Scripted, new_app, read_conversation, read_document, sidebar_names
 
 
 def user(text: str) -> Message:
@@ -28,17 +27,6 @@ def user(text: str) -> Message:
 
 def bot(text: str) -> Message:
     return Message(Role.ASSISTANT, text)
-
-
-def app(**query: str) -> AppTest:
-    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def sidebar_rows(at: AppTest) -> list[str]:
-    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("open_")]
 
 
 # -- search --------------------------------------------------------------------------------------------
@@ -73,9 +61,9 @@ def test_sidebar_search_shows_matches_with_their_passage(store):
     """Typing in the sidebar box lists the chats whose messages match, with the matching passage."""
     store.create("Recipes", [user("How do I bake sourdough bread?"), bot("Feed the starter first.")])
     store.create("Travel", [user("Trains in Portugal")])
-    at = app()
+    at = new_app()
     at.sidebar.text_input(key="conversation_search").set_value("starter").run()
-    assert sidebar_rows(at) == ["Recipes"]
+    assert sidebar_names(at) == ["Recipes"]
     assert any("Feed the starter first" in c.value for c in at.sidebar.caption)
 
 
@@ -100,8 +88,8 @@ def test_sidebar_groups_by_date_with_pinned_first(store):
     fresh = store.create("Fresh", [user("x")])
     old = next(s for s in store.list() if s.name == "Ancient")
     store.place(old.id, pinned=True)
-    at = app()
-    assert sidebar_rows(at) == [":material/keep: Ancient", "Fresh", "Yesterday's", "Last week"]
+    at = new_app()
+    assert sidebar_names(at) == [":material/keep: Ancient", "Fresh", "Yesterday's", "Last week"]
     headings = [c.value for c in at.sidebar.caption]
     for heading in ("Pinned", "Today", "Yesterday", "Previous 7 days"):
         assert heading in headings
@@ -112,23 +100,23 @@ def test_pin_archive_and_folder_from_the_conversation_menu(store, data_file):
     """The open chat's menu pins it, archives it (hidden, still searchable, restorable) and files it."""
     chat = store.create("Taxes", [user("2025 return")])
     store.create("Other", [user("y")])
-    at = app(c=chat.id)
+    at = new_app(c=chat.id)
     at.button(key="action_pin").click().run()
     assert read_document(data_file)["conversations"][chat.id]["pinned"] is True
-    assert sidebar_rows(at)[0] == ":material/keep: Taxes"
+    assert sidebar_names(at)[0] == ":material/keep: Taxes"
 
     at.text_input(key=f"folder_input_{chat.id}").set_value("Home admin")
     at.button[[b.label for b in at.button].index("Move to folder")].click().run()
     assert read_conversation(data_file, chat.id)["folder"] == "Home admin"
     at.sidebar.selectbox(key="folder_filter").set_value("Home admin").run()
-    assert sidebar_rows(at) == [":material/keep: Taxes"]
+    assert sidebar_names(at) == [":material/keep: Taxes"]
     at.sidebar.selectbox(key="folder_filter").set_value("All folders").run()
 
     at.button(key="action_archive").click().run()
     assert read_document(data_file)["conversations"][chat.id]["archived"] is True
-    assert sidebar_rows(at) == ["Other"]
+    assert sidebar_names(at) == ["Other"]
     at.sidebar.text_input(key="conversation_search").set_value("2025").run()
-    assert sidebar_rows(at) == [":material/keep: :material/inventory_2: Taxes"]
+    assert sidebar_names(at) == [":material/keep: :material/inventory_2: Taxes"]
 
     at.switch_page("pages/library_page.py").run()
     at.button(key=f"lib_unarchive_{chat.id}").click().run()
@@ -353,7 +341,7 @@ def test_restore_brings_back_missing_chats_or_everything_with_a_safety_copy(stor
 def test_library_page_backs_up_and_brings_a_deleted_chat_back(store, data_file):
     """From the app: back up now, lose a chat, bring it back from the backup."""
     chat = store.create("Important", [user("do not lose me")])
-    at = app()
+    at = new_app()
     at.switch_page("pages/library_page.py").run()
     at.button(key="backup_now").click().run()
     assert not at.exception
@@ -370,7 +358,7 @@ def test_a_corrupt_file_points_to_the_newest_backup(store, data_file):
     chat = store.create("Fragile", [user("in the backup")])
     Backups(data_file.parent / "backups", keep=3).take(store.everything())
     (data_file.parent / "conversations" / f"{chat.id}.json").write_text("{ broken")
-    at = app(c=chat.id)
+    at = new_app(c=chat.id)
     at.switch_page("pages/library_page.py").run()
     assert any("could not be read" in w.value for w in at.warning)
     at.button(key="merge_0").click().run()
@@ -416,13 +404,13 @@ def test_a_new_chat_gets_the_models_title_in_the_sidebar(scripted_server, data_f
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Baking sourdough bread"}}]
         },
     )
-    at = app()
+    at = new_app()
     at.sidebar.selectbox(key="provider_label").set_value("OpenAI-compatible server").run()
     at.sidebar.text_input(key="openai_base_url").set_value(scripted_server.url)
     at.sidebar.text_input(key="openai_model").set_value("m").run()
     at.chat_input[0].set_value("how hot should the oven be for my sourdough loaf tonight?").run()
     assert not at.exception
-    assert sidebar_rows(at) == ["Baking sourdough bread"]
+    assert sidebar_names(at) == ["Baking sourdough bread"]
     assert [c["name"] for c in read_document(data_file)["conversations"].values()] == [
         "Baking sourdough bread"
     ]
@@ -436,7 +424,7 @@ def test_a_name_given_with_save_as_on_a_new_chat_survives_the_title(scripted_ser
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Baking sourdough bread"}}]
         },
     )
-    at = app()
+    at = new_app()
     at.sidebar.selectbox(key="provider_label").set_value("OpenAI-compatible server").run()
     at.sidebar.text_input(key="openai_base_url").set_value(scripted_server.url)
     at.sidebar.text_input(key="openai_model").set_value("m").run()
@@ -444,7 +432,7 @@ def test_a_name_given_with_save_as_on_a_new_chat_survives_the_title(scripted_ser
     at.button[[b.label for b in at.button].index("Save")].click().run()
     at.chat_input[0].set_value("how hot should the oven be for my sourdough loaf tonight?").run()
     assert not at.exception
-    assert sidebar_rows(at) == ["Oven notes"]
+    assert sidebar_names(at) == ["Oven notes"]
     assert [c["name"] for c in read_document(data_file)["conversations"].values()] == ["Oven notes"]
 
 

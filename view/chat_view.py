@@ -155,7 +155,7 @@ def stream_reply(reply: Reply) -> None:
     with st.chat_message("assistant", avatar=_AVATARS["assistant"]):
         stop_slot = st.empty()
         stop_slot.button("Stop", icon=":material/stop_circle:", key="stop_reply")
-        body = st.empty()
+        body = st.container(key="reply_body").empty()  # the key names it for the browser tests
         text = ""
         try:
             with st.spinner("Thinking…", show_time=True):
