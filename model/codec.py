@@ -16,7 +16,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from errors import UnsupportedDataFile
@@ -59,8 +59,11 @@ def conversation_to_dict(conversation: Conversation, with_id: bool = True) -> di
     return data
 
 
-def conversation_from_dict(cid: str, data: Any) -> Conversation:
-    """Read what `conversation_to_dict` writes; raise ValueError (or InvalidAssistant) saying what."""
+def conversation_from_dict(cid: str, data: Any, default_time: datetime | None = None) -> Conversation:
+    """Read what `conversation_to_dict` writes; raise ValueError (or InvalidAssistant) saying what.
+    With `default_time` (a file people bring), a missing time is that and a time without a zone is UTC."""
+    if default_time is not None and isinstance(data, dict):
+        data = data | {k: _lenient_time(data.get(k), default_time) for k in ("created_at", "updated_at")}
     _require(cid, data, ("name", "created_at", "updated_at"))
     if not isinstance(data["name"], str):
         raise ValueError(f"conversation {cid!r} has a name that is not text")
@@ -242,3 +245,10 @@ def _time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a time")
     return datetime.fromisoformat(value)
+
+
+def _lenient_time(value: Any, default: datetime) -> str:
+    if not isinstance(value, str):
+        return default.isoformat()
+    when = datetime.fromisoformat(value)
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()

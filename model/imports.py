@@ -123,20 +123,15 @@ def _parse_json(raw: bytes, filename: str) -> Any:
 
 def _ours(items: list[Any], source: str) -> ImportPlan:
     plan = ImportPlan(source)
-    now = utc_now().isoformat()
+    now = utc_now()
     for number, item in enumerate(items[:MAX_CONVERSATIONS], start=1):
         try:
             if not isinstance(item, dict):
                 raise ValueError("not an object")
-            # Lenient where a hand-made file may be: a missing or odd name or time is repaired.
-            repaired = {
-                **item,
-                "name": _name(item.get("name")),
-                "created_at": _time(item.get("created_at"), now),
-                "updated_at": _time(item.get("updated_at"), now),
-            }
             cid = item["id"] if isinstance(item.get("id"), str) else new_id()
-            plan.conversations.append(codec.conversation_from_dict(cid, repaired))
+            # Lenient where a hand-made file may be: a missing or odd name or time is repaired.
+            named = {**item, "name": _name(item.get("name"))}
+            plan.conversations.append(codec.conversation_from_dict(cid, named, default_time=now))
         except (ValueError, TypeError, InvalidAssistant) as error:
             plan.skipped.append(f"conversation {number}: {error}")
     _too_many(items, plan)
@@ -243,14 +238,6 @@ def _name(value: Any) -> str:
     cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in value)
     cleaned = " ".join(cleaned.split())[:MAX_NAME_LENGTH].strip()
     return cleaned or IMPORTED_NAME
-
-
-def _time(value: Any, default: str) -> str:
-    """An ISO time with a zone (a naive one is taken as UTC), or `default`."""
-    if not isinstance(value, str):
-        return default
-    when = datetime.fromisoformat(value)
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
 
 
 def _epoch(value: Any) -> datetime | None:
