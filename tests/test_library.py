@@ -8,6 +8,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from controller import library
 from controller.chat import ChatSession
@@ -18,7 +19,15 @@ from model.imports import MAX_FILE_BYTES, read_import
 from model.json_store import JsonConversationStore
 from model.message import Message, Role
 from tests import chatgpt_export
-from tests.conftest import Scripted, new_app, read_conversation, read_document, sidebar_names
+from tests.conftest import (
+    Scripted,
+    click,
+    new_app,
+    read_conversation,
+    read_document,
+    saved_names,
+    sidebar_names,
+)
 
 
 def user(text: str) -> Message:
@@ -396,9 +405,9 @@ def test_read_import_knows_our_own_data_file_version_1(tmp_path):
     assert [c.name for c in plan.conversations] == ["Old"]
 
 
-def test_a_new_chat_gets_the_models_title_in_the_sidebar(scripted_server, data_file):
-    """Through the app: with an OpenAI-compatible server, the first exchange names the chat."""
-    scripted_server.script = Scripted(
+def _app_on_a_titling_server(server) -> AppTest:
+    """The app on an OpenAI-compatible server that replies, then proposes "Baking sourdough bread"."""
+    server.script = Scripted(
         stream_chunks=["Bake it ", "at 220 °C."],
         body={
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Baking sourdough bread"}}]
@@ -406,34 +415,29 @@ def test_a_new_chat_gets_the_models_title_in_the_sidebar(scripted_server, data_f
     )
     at = new_app()
     at.sidebar.selectbox(key="provider_label").set_value("OpenAI-compatible server").run()
-    at.sidebar.text_input(key="openai_base_url").set_value(scripted_server.url)
+    at.sidebar.text_input(key="openai_base_url").set_value(server.url)
     at.sidebar.text_input(key="openai_model").set_value("m").run()
+    return at
+
+
+def test_a_new_chat_gets_the_models_title_in_the_sidebar(scripted_server, data_file):
+    """Through the app: with an OpenAI-compatible server, the first exchange names the chat."""
+    at = _app_on_a_titling_server(scripted_server)
     at.chat_input[0].set_value("how hot should the oven be for my sourdough loaf tonight?").run()
     assert not at.exception
     assert sidebar_names(at) == ["Baking sourdough bread"]
-    assert [c["name"] for c in read_document(data_file)["conversations"].values()] == [
-        "Baking sourdough bread"
-    ]
+    assert saved_names(data_file) == ["Baking sourdough bread"]
 
 
 def test_a_name_given_with_save_as_on_a_new_chat_survives_the_title(scripted_server, data_file):
     """Save as… on a new chat, then the first exchange: the user's name stays, no automatic title."""
-    scripted_server.script = Scripted(
-        stream_chunks=["Bake it ", "at 220 °C."],
-        body={
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Baking sourdough bread"}}]
-        },
-    )
-    at = new_app()
-    at.sidebar.selectbox(key="provider_label").set_value("OpenAI-compatible server").run()
-    at.sidebar.text_input(key="openai_base_url").set_value(scripted_server.url)
-    at.sidebar.text_input(key="openai_model").set_value("m").run()
+    at = _app_on_a_titling_server(scripted_server)
     at.text_input(key="save_as_name").set_value("Oven notes")
-    at.button[[b.label for b in at.button].index("Save")].click().run()
+    click(at, "Save")
     at.chat_input[0].set_value("how hot should the oven be for my sourdough loaf tonight?").run()
     assert not at.exception
     assert sidebar_names(at) == ["Oven notes"]
-    assert [c["name"] for c in read_document(data_file)["conversations"].values()] == ["Oven notes"]
+    assert saved_names(data_file) == ["Oven notes"]
 
 
 def test_save_as_keeps_the_chats_assistant(store, data_file):
