@@ -25,8 +25,7 @@ def start(store: ConversationStore, engine: LocalEngine | None, backups: Backups
     def steps() -> None:
         if engine is not None:
             with contextlib.suppress(BnaGPTError):  # the first reply starts it again and says why
-                engine.ensure_running()
-                engine.count_tokens("")  # loads the tokenizer too
+                engine.ensure_running()  # waits for the engine's own warm-up, already under way
         providers.preload()
         with contextlib.suppress(BnaGPTError, OSError):
             store.prepare_search()
