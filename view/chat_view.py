@@ -2,8 +2,9 @@
 
 Replies are drawn into a placeholder rather than with `st.write_stream` so that every frame goes through the
 same sanitising as stored messages (a half-streamed image must not be fetched either), and frames are
-coalesced to about ten a second: on a 2-core machine, redrawing per token slowed replies by 25-50 %, because
-browser, app and engine share the CPU.
+coalesced: ten a second for the opening words, then four. On a 2-core machine browser, app and engine share
+the CPU, and every frame the browser draws is time the engine loses (bench/browser.py, docs/performance.md).
+User messages are shown as plain text, exactly as typed.
 """
 
 from __future__ import annotations
