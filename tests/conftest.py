@@ -34,7 +34,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SCRIPTED = "scripted"
 
 
-def _build_scripted(config: ProviderConfig, http_client):
+def build_scripted(config: ProviderConfig, http_client):
+    """An OpenAI-compatible LLM on the scripted server at the configured base URL."""
     from llama_index.llms.openai_like import OpenAILike
 
     return OpenAILike(
@@ -54,7 +55,7 @@ providers.PROVIDERS.append(
     Provider(
         SCRIPTED,
         "Scripted (tests)",
-        _build_scripted,
+        build_scripted,
         fields=(
             SettingField("base_url", "Scripted server", "BNAGPT_SCRIPTED_URL"),
             SettingField("model", "Model", "BNAGPT_SCRIPTED_MODEL", default="m"),

@@ -11,12 +11,12 @@ from controller.chat import ChatSession
 from controller.providers import Capabilities, Provider, ProviderConfig, SettingField
 from errors import NothingToAnswer
 from model.message import Message, Role
-from tests.conftest import SCRIPTED, Scripted, _build_scripted, click, new_app, stored_messages
+from tests.conftest import SCRIPTED, Scripted, build_scripted, click, new_app, stored_messages
 
 ECHO = Provider(
     "echo",
     "Echo Cloud",
-    _build_scripted,
+    build_scripted,
     fields=(
         SettingField("base_url", "Echo endpoint", "ECHO_URL", placeholder="https://echo.example/v1"),
         SettingField("model", "Echo model", "ECHO_MODEL", default="echo-1"),
