@@ -19,8 +19,8 @@ from model.conversation_store import ConversationStore
 from utils.local_server import LocalEngine
 
 
-def start(store: ConversationStore, engine: LocalEngine | None, backups: Backups | None) -> threading.Thread:
-    """Run the start-up steps in one background thread; `backups` None: none are kept."""
+def start(store: ConversationStore, engine: LocalEngine | None, backups: Backups) -> threading.Thread:
+    """Run the start-up steps in one background thread."""
 
     def steps() -> None:
         if engine is not None:
@@ -29,9 +29,8 @@ def start(store: ConversationStore, engine: LocalEngine | None, backups: Backups
         providers.preload()
         with contextlib.suppress(BnaGPTError, OSError):
             store.prepare_search()
-        if backups is not None:
-            with contextlib.suppress(BnaGPTError, OSError):  # the Library page shows the backups there are
-                daily_upkeep(store, backups)
+        with contextlib.suppress(BnaGPTError, OSError):  # the Library page shows the backups there are
+            daily_upkeep(store, backups)  # with BNAGPT_BACKUPS=0 no backup is taken; the purge still runs
 
     thread = threading.Thread(target=steps, name="bnagpt-start-up", daemon=True)
     thread.start()

@@ -11,7 +11,7 @@ from controller.chat import ChatSession
 from controller.providers import Capabilities, Provider, ProviderConfig, SettingField
 from errors import NothingToAnswer
 from model.message import Message, Role
-from tests.conftest import SCRIPTED, Scripted, build_scripted, click, new_app, stored_messages
+from tests.conftest import SCRIPTED, build_scripted, click, new_app, stored_messages
 
 ECHO = Provider(
     "echo",
@@ -79,12 +79,11 @@ def test_a_bug_in_our_code_surfaces_instead_of_a_provider_message(registered, mo
     assert stored_messages(data_file) == [("user", "Are you there?", "complete")]
 
 
-def test_an_answered_chat_has_nothing_to_answer(store, scripted_server):
+def test_an_answered_chat_has_nothing_to_answer(store):
     """Asking for another reply when the last message is already answered says so plainly."""
     chat = ChatSession(store)
     conversation = store.create("Done", [Message(Role.ASSISTANT, "Hello!")])
     chat.open(conversation.id)
-    scripted_server.script = Scripted(stream_chunks=["x"])
-    config = ProviderConfig(kind=SCRIPTED, model="m", base_url=scripted_server.url)
+    config = ProviderConfig(kind=SCRIPTED, model="m")
     with pytest.raises(NothingToAnswer, match="no message to answer"):
         list(chat.retry(config))

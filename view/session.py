@@ -64,7 +64,7 @@ def after_page() -> None:
 def _start_up(
     data_dir: str, day: str, _store: ConversationStore, _engine: LocalEngine | None, _backups: Backups
 ) -> threading.Thread:
-    return startup.start(_store, _engine, _backups if _backups.keep else None)
+    return startup.start(_store, _engine, _backups)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
