@@ -3,10 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# llama-cpp-python compiles llama.cpp from source: use every core.
-export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench model clean
 
 install: $(STAMP)
 
@@ -25,6 +23,10 @@ test: install
 
 bench: install
 	$(PY) -m bench
+
+# The optional stronger local model (1.09 GB download, hash-checked), then chosen in Settings.
+model: install
+	$(PY) -m utils.model_install qwen2.5-coder-1.5b
 
 lint: install
 	$(PY) -m ruff check .

@@ -18,8 +18,6 @@ PROJECT_DIR = Path(__file__).resolve().parent
 # A real environment variable always wins over `.env`.
 load_dotenv(PROJECT_DIR / ".env", override=False)
 
-CHAT_FORMAT = "chatml-function-calling"  # llama.cpp needs it for tool calls with ChatML models
-
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -30,8 +28,9 @@ class Settings:
     # Every non-empty environment variable, for the settings providers declare (keys among them).
     environment: Mapping[str, str] = field(repr=False)
     local_model_path: Path | None
-    local_chat_format: str | None
+    local_chat_template: str | None
     local_context_size: int
+    local_parallel: int
     local_threads: int | None
     backups_kept: int
     max_reply_tokens: int
@@ -71,10 +70,10 @@ def load_settings() -> Settings:
         provider=_text("BNAGPT_PROVIDER").lower(),
         environment={k: v.strip() for k, v in os.environ.items() if v.strip()},
         local_model_path=Path(local_model).expanduser() if local_model else None,
-        # The bundled SmolLM2 speaks ChatML; for a model of the user's, llama.cpp reads the format
-        # from the GGUF file unless told otherwise.
-        local_chat_format=_text("BNAGPT_LOCAL_CHAT_FORMAT") or (None if local_model else CHAT_FORMAT),
+        # llama.cpp uses the chat template inside the GGUF file unless told otherwise.
+        local_chat_template=_text("BNAGPT_LOCAL_CHAT_TEMPLATE") or None,
         local_context_size=int(_number("BNAGPT_LOCAL_CONTEXT", 2048, int)),
+        local_parallel=max(1, int(_number("BNAGPT_LOCAL_PARALLEL", 4, int))),
         local_threads=int(_number("BNAGPT_LOCAL_THREADS", 0, int)) or None,
         backups_kept=max(0, int(_number("BNAGPT_BACKUPS", 7, int))),
         max_reply_tokens=int(_number("BNAGPT_MAX_TOKENS", 512, int)),

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one table, the same figures as JSON under bench/results/.
 
-Run: .venv/bin/python -m bench [--quick] [--only streaming,store,page,serve,concurrency,browser]
+Run: .venv/bin/python -m bench [--quick] [--only streaming,store,page,serve,concurrency,browser,models]
 `--quick` uses fewer repeats and at most 1,000 conversations, to check the suite itself runs.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.stats import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("streaming", "store", "page", "serve", "concurrency", "browser")
+SECTIONS = ("streaming", "store", "page", "serve", "concurrency", "browser", "models")
 
 
 def machine() -> dict[str, object]:
@@ -61,7 +61,7 @@ def verdict(figure: Figure) -> str:
 
 def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
     """Run the chosen sections in order."""
-    from bench import browser, concurrency, page, serve, store, streaming
+    from bench import browser, concurrency, models, page, serve, store, streaming
 
     figures: list[Figure] = []
     for section in sections:
@@ -79,6 +79,8 @@ def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
             figures += concurrency.run(1 if quick else concurrency.ROUNDS)
         elif section == "browser":
             figures += browser.run(2 if quick else browser.PAIRS)
+        elif section == "models":
+            figures += models.run(1 if quick else models.REPLIES, 1 if quick else models.LONG_PROMPTS)
         print(f"  {section} took {time.perf_counter() - started:.0f} s", flush=True)
     return figures
 

@@ -17,7 +17,7 @@ from controller.chat import ChatSession
 from controller.providers import LOCAL, ProviderConfig
 from errors import BnaGPTError
 from model.json_store import JsonConversationStore
-from settings import CHAT_FORMAT
+from settings import load_settings
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
 
 SECTION = "5 concurrency"
@@ -36,27 +36,34 @@ PROMPTS = [
 ]
 
 
-def _reply_seconds(chat: ChatSession, prompt: str, config: ProviderConfig) -> float:
+def _reply_seconds(chat: ChatSession, prompt: str, config: ProviderConfig) -> tuple[float, float]:
+    """Seconds to the reply's first text and to its end."""
     chat.new()
     started = time.perf_counter()
+    first = None
     reply = chat.send(prompt, config)
     try:
         for _ in reply:
-            pass
+            if first is None:
+                first = time.perf_counter() - started
     finally:
         reply.close()
-    return time.perf_counter() - started
+    end = time.perf_counter() - started
+    return (end if first is None else first), end
 
 
 def run(rounds: int = ROUNDS) -> list[Figure]:
     """Replies alone, then `rounds` rounds of SESSIONS at once."""
-    engine = LocalEngine(bundled_model_path(), context_size=2048, chat_format=CHAT_FORMAT)
+    settings = load_settings()
+    engine = LocalEngine(bundled_model_path(), 2048, settings.local_parallel, settings.local_threads)
     engine.ensure_running()
     config = ProviderConfig(
         kind=LOCAL, model=MODEL_ALIAS, context_window=2048, max_tokens=REPLY_TOKENS, temperature=0
     )
     alone: list[float] = []
     together: list[float] = []
+    alone_first: list[float] = []
+    together_first: list[float] = []
     errors: list[str] = []
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -64,11 +71,16 @@ def run(rounds: int = ROUNDS) -> list[Figure]:
             sessions = [ChatSession(JsonConversationStore(store_path), engine) for _ in range(SESSIONS)]
             _reply_seconds(sessions[0], PROMPTS[0], config)  # warm-up
             for _ in range(rounds):
-                alone += [_reply_seconds(sessions[0], prompt, config) * 1000 for prompt in PROMPTS]
+                for prompt in PROMPTS:
+                    first, end = _reply_seconds(sessions[0], prompt, config)
+                    alone.append(end * 1000)
+                    alone_first.append(first * 1000)
 
             def one(chat: ChatSession, prompt: str) -> None:
                 try:
-                    together.append(_reply_seconds(chat, prompt, config) * 1000)
+                    first, end = _reply_seconds(chat, prompt, config)
+                    together.append(end * 1000)
+                    together_first.append(first * 1000)
                 except BnaGPTError as error:
                     errors.append(str(error))
 
@@ -86,6 +98,9 @@ def run(rounds: int = ROUNDS) -> list[Figure]:
     return [
         summarise(SECTION, f"reply of ≤ {REPLY_TOKENS} tokens, one session alone", "ms", alone),
         summarise(SECTION, f"reply of ≤ {REPLY_TOKENS} tokens, {SESSIONS} sessions at once", "ms", together),
+        summarise(SECTION, "first text, one session alone", "ms", alone_first),
+        summarise(SECTION, f"first text, {SESSIONS} sessions at once", "ms", together_first),
+        summarise(SECTION, "engine slots (BNAGPT_LOCAL_PARALLEL)", "count", [engine.parallel]),
         summarise(
             SECTION, f"errors in {SESSIONS} × {rounds} concurrent replies", "count", [len(errors)], "0"
         ),

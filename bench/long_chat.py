@@ -17,7 +17,6 @@ from controller.chat import ChatSession
 from controller.providers import LOCAL, ProviderConfig
 from model.json_store import JsonConversationStore
 from model.message import Message, Role
-from settings import CHAT_FORMAT
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
 
 SENTENCE = "We talked about rivers, mountains, bread and the history of many small towns. "
@@ -26,7 +25,7 @@ SENTENCE = "We talked about rivers, mountains, bread and the history of many sma
 def main() -> None:
     if "--trim-as-needed" in sys.argv:
         agent.stable_window = lambda sizes, budget: 0
-    engine = LocalEngine(bundled_model_path(), context_size=2048, chat_format=CHAT_FORMAT)
+    engine = LocalEngine(bundled_model_path(), context_size=2048)
     engine.ensure_running()
     try:
         with tempfile.TemporaryDirectory() as folder:

@@ -9,6 +9,7 @@ its peak while 8 browser sessions each get a reply at once.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -72,7 +73,7 @@ class App:
     def engine(self) -> psutil.Process | None:
         for child in self.ps.children(recursive=True):
             try:
-                if "llama_cpp.server" in child.cmdline():
+                if any("llama_server.py" in part for part in child.cmdline()):
                     return child
             except psutil.NoSuchProcess:
                 continue
@@ -82,8 +83,8 @@ class App:
         engine = self.engine()
         if engine is None:
             return None
-        command = engine.cmdline()
-        return f"http://127.0.0.1:{command[command.index('--port') + 1]}/v1/models"
+        options = json.loads(engine.cmdline()[-1])  # utils/llama_server.py takes its options as JSON
+        return f"http://127.0.0.1:{options['port']}/health"
 
     def stop(self) -> None:
         self.process.terminate()

@@ -28,7 +28,6 @@ from controller.agent import SYSTEM_PROMPT, Agent, to_chat_message
 from controller.chat import ChatSession
 from controller.providers import LOCAL, ProviderConfig
 from model.json_store import JsonConversationStore
-from settings import CHAT_FORMAT
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
 
 SECTION = "1 streaming"
@@ -113,7 +112,7 @@ CASES = (("same prompt", lambda n: PROMPT), ("new prompt", lambda n: f"Story num
 
 def run(repeats: int = 5) -> list[Figure]:
     """Measure every path in both cases `repeats` times after one warm-up each."""
-    engine = LocalEngine(bundled_model_path(), context_size=2048, chat_format=CHAT_FORMAT)
+    engine = LocalEngine(bundled_model_path(), context_size=2048)
     engine.ensure_running()
     results: dict[tuple[str, str], list[Sample]] = {}
     try:

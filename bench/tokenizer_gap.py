@@ -1,13 +1,11 @@
 """How far tiktoken's token counts are from the bundled model's, for English and Portuguese chat text.
 
 Run: .venv/bin/python -m bench.tokenizer_gap
-Prints, per language, tiktoken's count and the local engine's (its `/extras/tokenize/count`), and the gap.
+Prints, per language, tiktoken's count and the local engine's (its `/tokenize`), and the gap.
 """
 
-import httpx
 from llama_index.core.utils import get_tokenizer
 
-from settings import CHAT_FORMAT
 from utils.local_server import LocalEngine, bundled_model_path
 
 SAMPLES = {
@@ -18,13 +16,12 @@ SAMPLES = {
 
 def main() -> None:
     tiktoken_count = get_tokenizer()
-    engine = LocalEngine(bundled_model_path(), context_size=4096, chat_format=CHAT_FORMAT)
+    engine = LocalEngine(bundled_model_path(), context_size=4096)
     engine.ensure_running()
-    url = engine.base_url.removesuffix("/v1") + "/extras/tokenize/count"
     try:
         for language, text in SAMPLES.items():
             ours = len(tiktoken_count(text))
-            model = httpx.post(url, json={"input": text}, timeout=30).json()["count"]
+            model = engine.count_tokens(text)
             print(f"{language:<11} tiktoken {ours:5d}  SmolLM2 {model:5d}  gap {model / ours - 1:+.0%}")
     finally:
         engine.stop()

@@ -18,6 +18,7 @@ from llama_index.agent.openai import OpenAIAgent
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
 from llama_index.core.memory import ChatMemoryBuffer
+from llama_index.core.tools import BaseTool
 
 from model.assistant import GENERAL
 from model.message import Message, Role
@@ -84,10 +85,16 @@ class Agent:
     """A chat agent with memory, for one browser session."""
 
     def __init__(
-        self, llm: LLM, context_window: int, max_reply_tokens: int, count_tokens: Callable[[str], int]
+        self,
+        llm: LLM,
+        context_window: int,
+        max_reply_tokens: int,
+        count_tokens: Callable[[str], int],
+        tools: Sequence[BaseTool] = (),
     ) -> None:
         self._count = count_tokens
         self._llm = llm
+        self._tools = list(tools)
         self._room = context_window - max_reply_tokens  # what the whole prompt may take
         self._memory = ChatMemoryBuffer.from_defaults(
             llm=llm,
@@ -106,7 +113,11 @@ class Agent:
                 # (catch_warnings restores it) instead of printing three notices for every new chat.
                 warnings.showwarning = lambda *args, **kwargs: None
                 self._agent = OpenAIAgent.from_tools(
-                    tools=[], llm=self._llm, memory=self._memory, system_prompt=system_prompt, verbose=False
+                    tools=self._tools,
+                    llm=self._llm,
+                    memory=self._memory,
+                    system_prompt=system_prompt,
+                    verbose=False,
                 )
             self._system_prompt = system_prompt
         return self._agent

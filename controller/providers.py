@@ -260,7 +260,7 @@ def connect(config: ProviderConfig, count_tokens: Callable[[str], int] | None = 
     preload()  # waits for the background import if it is still running
     from controller.transport import StoppableTransport
 
-    transport = StoppableTransport(mend_null_content=config.kind == LOCAL)
+    transport = StoppableTransport()
     http_client = httpx.Client(transport=transport, timeout=config.timeout)
     llm = provider(config.kind).build(config, http_client)
     count = count_tokens or _estimated_token_counter()

@@ -1,6 +1,8 @@
 """Settings: test the chosen provider, see the local engine and where conversations are kept."""
 
-from view import settings_view
+from view import session, settings_view
+
+session.show_flashes()
 
 settings_view.provider_section()
 settings_view.engine_section()

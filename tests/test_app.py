@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from controller.local_models import CUSTOM, SMOLLM2
 from model.message import Message, Role
 from tests.conftest import (
     Scripted,
@@ -18,6 +19,12 @@ from tests.conftest import (
     sidebar_names,
     stored_messages,
 )
+from utils.local_server import LocalEngine, bundled_model_path
+
+
+def session_engine(at) -> LocalEngine:
+    """The local engine the tab uses."""
+    return at.session_state["chat"].engine
 
 
 @pytest.mark.parametrize(
@@ -208,6 +215,37 @@ def test_settings_tests_the_local_engine(data_file, local_provider):
     assert not at.exception
     assert any("Connected to" in s.value for s in at.success)
     assert any(str(data_file) in md.value for md in at.markdown)
+
+
+@pytest.mark.engine
+def test_settings_switches_the_local_model_for_every_tab(data_file, local_provider, monkeypatch, tmp_path):
+    """With a second model installed, Settings lists both, switches the running engine without a restart,
+    and the choice holds for a new tab (it is saved beside the conversations)."""
+    mine = tmp_path / "my-model.gguf"
+    mine.symlink_to(bundled_model_path())
+    monkeypatch.setenv("BNAGPT_LOCAL_MODEL", str(mine))
+    at = new_app()
+    at.switch_page("pages/settings_page.py").run()
+    assert not at.exception
+    choice = at.radio(key="local_model_choice")
+    assert choice.value == CUSTOM  # BNAGPT_LOCAL_MODEL is the default until another is chosen
+    assert session_engine(at).model_path == mine
+    choice.set_value(SMOLLM2)
+    at.button[[b.label for b in at.button].index("Use this model")].click().run()
+    assert not at.exception
+    assert any("now runs SmolLM2" in s.value for s in at.success)
+    status = session_engine(at).status()
+    assert status.model_path == bundled_model_path() and status.healthy
+    assert json.loads((data_file.parent / "preferences.json").read_text())["values"] == {
+        "local_model": SMOLLM2
+    }
+    again = new_app()
+    again.switch_page("pages/settings_page.py").run()
+    assert again.radio(key="local_model_choice").value == SMOLLM2
+    again.switch_page("pages/chat_page.py").run()
+    again.chat_input[0].set_value("Hello!").run()
+    assert not again.exception
+    assert chat_texts(again)[-1][0] == "assistant" and chat_texts(again)[-1][1].strip()
 
 
 def test_settings_shows_where_the_key_comes_from_never_the_key(monkeypatch):

@@ -32,7 +32,6 @@ from errors import (
 )
 from model.json_store import JsonConversationStore
 from model.message import Message, MessageStatus, Role
-from settings import CHAT_FORMAT
 from tests.conftest import PROJECT, Scripted, stored_messages, wait_until
 from utils.local_server import LocalEngine, bundled_model_path, free_port
 
@@ -110,6 +109,7 @@ def test_stop_keeps_the_partial_reply_and_stops_the_engine(store, data_file, eng
     """Stopping midway saves what arrived, marked stopped; the engine drops the request."""
     chat = ChatSession(store, engine)
     config = local_config.with_changes(max_tokens=400)
+    predicted_before = engine.metrics()["tokens_predicted_total"]
     reply = chat.send("Tell me a very long story about a dragon and a knight.", config)
     received = []
     for chunk in reply:
@@ -119,8 +119,9 @@ def test_stop_keeps_the_partial_reply_and_stops_the_engine(store, data_file, eng
     reply.close()
     assert reply.status == MessageStatus.STOPPED
     assert stored_messages(data_file)[-1] == ("assistant", "".join(received), "stopped")
-    log = engine.status().log_path
-    assert wait_until(lambda: "Disconnected from client" in log.read_text(errors="replace"), 10)
+    # The engine ends the request when the connection closes, long before its 400 tokens.
+    assert wait_until(lambda: engine.metrics()["requests_processing"] == 0, 10)
+    assert engine.metrics()["tokens_predicted_total"] - predicted_before < 200
     follow_up = "".join(chat.send("Thanks. Say OK.", local_config))
     assert follow_up.strip()
     roles = [m[0] for m in stored_messages(data_file)]
@@ -139,7 +140,7 @@ def test_missing_model_file_is_explained_and_the_message_kept(store, data_file, 
 
 def test_dead_engine_is_restarted_with_a_notice(store, data_file, local_config):
     """If the engine process dies, the next message restarts it, says so, and is answered."""
-    engine = LocalEngine(bundled_model_path(), context_size=1024, chat_format=CHAT_FORMAT)
+    engine = LocalEngine(bundled_model_path(), context_size=1024)
     try:
         engine.ensure_running()
         os.kill(engine.pid, signal.SIGKILL)
@@ -157,9 +158,8 @@ def test_the_engine_dies_with_a_killed_app(tmp_path):
     """kill -9 of the app process takes its engine with it at once, instead of leaving it orphaned."""
     script = (
         "import sys, time\n"
-        "from settings import CHAT_FORMAT\n"
         "from utils.local_server import LocalEngine, bundled_model_path\n"
-        "engine = LocalEngine(bundled_model_path(), context_size=512, chat_format=CHAT_FORMAT)\n"
+        "engine = LocalEngine(bundled_model_path(), context_size=512)\n"
         "engine.ensure_running()\n"
         "print(engine.pid, flush=True)\n"
         "time.sleep(600)\n"
@@ -181,8 +181,9 @@ def test_the_engine_dies_with_a_killed_app(tmp_path):
         app.kill()
 
 
-def test_assistant_message_without_content_is_accepted_by_the_engine(engine):
-    """llama.cpp refuses `content: null` after a tool call; our transport sends "" instead."""
+def test_a_tool_call_in_the_history_is_accepted_by_the_engine(engine):
+    """After a tool call llama-index sends the assistant's turn with `content: null` and the tool's answer
+    as a `tool` message; the engine takes both and answers."""
     config = ProviderConfig(kind="local", model="local", base_url=engine.base_url, max_tokens=8)
     tool_call = {
         "id": "call_1",
@@ -196,9 +197,6 @@ def test_assistant_message_without_content_is_accepted_by_the_engine(engine):
         ChatMessage(role="user", content="And?"),
     ]
     assert connect(config).llm.chat(history).message.content is not None
-    plain = config.with_changes(kind=OPENAI)  # same server, no mending: the engine refuses
-    with pytest.raises(Exception, match=r"valid string"):
-        connect(plain).llm.chat(history)
 
 
 # -- failures a real server does not produce on demand: a scripted HTTP server --------------------------

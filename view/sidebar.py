@@ -27,7 +27,7 @@ def render() -> None:
             "New chat",
             icon=":material/edit_square:",
             type="primary",
-            use_container_width=True,
+            width="stretch",
             on_click=navigation.new_chat,
             key="new_chat",
         )
@@ -58,7 +58,7 @@ def _provider_controls() -> None:
 
 def _save_as() -> None:
     with (
-        st.popover("Save as…", icon=":material/save:", use_container_width=True),
+        st.popover("Save as…", icon=":material/save:", width="stretch"),
         st.form("save_as_form", border=False),
     ):
         st.text_input("Name", key="save_as_name", max_chars=MAX_NAME_LENGTH)
@@ -122,7 +122,7 @@ def _conversations() -> None:
             f"Show more ({len(rows) - limit} more)",
             key="sidebar_more",
             type="tertiary",
-            use_container_width=True,
+            width="stretch",
             on_click=_show_more,
         )
 
@@ -168,7 +168,7 @@ def _row(summary: ConversationSummary, current: bool, snippet: str = "") -> None
         marks + escape(summary.name),
         key=f"open_{summary.id}",
         type="primary" if current else "tertiary",
-        use_container_width=True,
+        width="stretch",
         on_click=navigation.open_chat,
         args=(summary.id,),
         help=f"{summary.message_count} messages, updated {summary.updated_at:%Y-%m-%d %H:%M} UTC",
