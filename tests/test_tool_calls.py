@@ -8,9 +8,12 @@ import pytest
 from llama_index.core.tools import FunctionTool
 
 from controller.agent import Agent
-from controller.providers import connect
+from controller.providers import LOCAL, ProviderConfig, connect
 from controller.tool_calls import could_be_call, parse
+from model.message import Message, Role
 from tests.conftest import Scripted
+from utils.local_server import MODEL_ALIAS, LocalEngine
+from utils.model_install import QWEN_CODER
 
 WEATHER = ["get_weather"]
 
@@ -113,3 +116,26 @@ def test_the_bundled_model_still_answers_in_text_when_tools_are_offered(engine, 
     agent = Agent(connection.llm, 2048, 48, connection.count_tokens, tools=[weather_tool(seen)])
     reply = "".join(agent.stream([], "Hello! Who are you?"))
     assert len(reply.strip()) > 10 and not reply.startswith("functions.")
+
+
+@pytest.mark.engine
+@pytest.mark.skipif(not QWEN_CODER.file.is_file(), reason="the optional model: `make model` installs it")
+def test_the_optional_qwen_model_calls_a_tool_and_remembers_the_chat():
+    """Qwen2.5-Coder-1.5B writes its call as a ```json block, which the seam turns into the call; and it
+    answers what the bundled model cannot (issue 11's first example)."""
+    engine = LocalEngine(QWEN_CODER.file, context_size=2048, parallel=1)
+    try:
+        engine.ensure_running()
+        config = ProviderConfig(
+            kind=LOCAL, model=MODEL_ALIAS, base_url=engine.base_url, max_tokens=60, temperature=0
+        )
+        connection = connect(config, engine.count_tokens)
+        seen: list[str] = []
+        agent = Agent(connection.llm, 2048, 60, connection.count_tokens, tools=[weather_tool(seen)])
+        "".join(agent.stream([], "What is the weather in Lisbon right now?"))
+        assert seen and seen[0] == "Lisbon"
+        plain = Agent(connection.llm, 2048, 60, connection.count_tokens)
+        history = [Message(Role.USER, "Hello, who are you?"), Message(Role.ASSISTANT, "I am an assistant.")]
+        assert "who" in "".join(plain.stream(history, "What did I just ask you?")).lower()
+    finally:
+        engine.stop()
