@@ -24,6 +24,9 @@ def main(options: dict) -> None:
     params.n_parallel = options["parallel"]
     params.n_ctx = options["context"] * options["parallel"]
     params.cont_batching = True
+    # Prompts of chats that left a slot are kept in RAM so going back to one does not read it again; the
+    # default cap (8 GB) would let a long-running app grow far past the model's size.
+    params.cache_ram_mib = 512
     params.cpuparams.n_threads = options["threads"]
     params.cpuparams_batch.n_threads = options["threads"]
     # The GGUF's own Jinja chat template: how current llama.cpp formats tool calls for each model.
