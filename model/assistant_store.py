@@ -4,17 +4,15 @@ atomic replace, and a file that cannot be read set aside untouched. The built-in
 from __future__ import annotations
 
 import json
-import os
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock
 
 from errors import AssistantNotFound, InvalidAssistant, StoreError
 from model.assistant import BUILTINS, Assistant, clean_assistant
-from utils.files import atomic_write, locked
+from utils.files import atomic_write, locked, set_aside
 
 FORMAT = "bnagpt-assistants"
 VERSION = 1
@@ -86,9 +84,7 @@ class AssistantStore:
             if not locked:
                 with self._locked():
                     return self._read(locked=True)
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            aside = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
-            os.replace(self._path, aside)
+            aside = set_aside(self._path)
             self.notices.append(
                 f"{self._path.name} could not be read ({problem}). It was moved, untouched, to {aside}; "
                 "your assistants are in it."

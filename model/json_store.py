@@ -60,7 +60,7 @@ from model.conversation import (
 from model.conversation_store import ConversationStore
 from model.message import Message, utc_now
 from model.search import SearchCache, SearchHit
-from utils.files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, locked
+from utils.files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, locked, set_aside
 
 _CACHED_CONVERSATIONS = 16
 
@@ -357,7 +357,7 @@ class JsonConversationStore(ConversationStore):
                 with self._locked():
                     self._read_index(locked=True)
                 return
-            aside = self._set_aside(self._path, str(problem))
+            aside = set_aside(self._path)
             summaries = self._rebuild_index()
             self._write_index(summaries)
             self.notices.append(
@@ -521,15 +521,9 @@ class JsonConversationStore(ConversationStore):
                 "point BNAGPT_DATA_DIR at another folder."
             ) from None
 
-    def _set_aside(self, path: Path, reason: str) -> Path:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-        os.replace(path, aside)
-        return aside
-
     def _set_aside_conversation(self, conversation_id: str, reason: str) -> Path:
         """Move a broken conversation file aside (the caller holds the lock); the index drops it."""
-        aside = self._set_aside(self._file(conversation_id), reason)
+        aside = set_aside(self._file(conversation_id))
         self._conversations.pop(conversation_id, None)
         self.notices.append(
             f"A conversation file could not be read ({reason}). It was moved, untouched, to {aside}. "

@@ -4,14 +4,12 @@ atomic replace, and a file that cannot be read set aside untouched (never overwr
 from __future__ import annotations
 
 import json
-import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock
 
 from errors import StoreError
-from utils.files import atomic_write, locked
+from utils.files import atomic_write, locked, set_aside
 
 FORMAT = "bnagpt-preferences"
 
@@ -55,9 +53,7 @@ class Preferences:
         except (ValueError, KeyError, RecursionError) as problem:
             if not locked:
                 return {}  # read-only callers use the defaults; the next save sets the file aside
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-            os.replace(self.path, aside)
+            aside = set_aside(self.path)
             self.notices.append(
                 f"{self.path.name} could not be read ({problem}). It was moved, untouched, to {aside}, "
                 "and your new choice saved in a new one."

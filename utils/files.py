@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -40,6 +41,14 @@ def atomic_write(path: Path, data: bytes, temp_folder: Path | None = None, durab
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def set_aside(path: Path) -> Path:
+    """Move a file that could not be read out of the way, untouched, under a name saying when; return it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    os.replace(path, aside)
+    return aside
 
 
 @contextmanager

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -30,6 +32,8 @@ from model.search import SearchCache
 from settings import Settings, load_settings
 from utils.local_server import MODEL_ALIAS, LocalEngine
 from utils.markdown import escape
+
+T = TypeVar("T")
 
 # The app's icon inline: a Material icon as favicon is fetched from a font host online, and a file path is
 # read and registered again on every rerun.
@@ -84,13 +88,18 @@ def backups() -> Backups:
     return Backups(s.backups_dir, s.backups_kept)
 
 
+def _beside_data(key: str, file_name: str, make: Callable[[Path], T]) -> T:
+    """This tab's keeper of a file in the data folder, made again if the folder changed."""
+    path = settings().data_dir / file_name
+    kept = st.session_state.get(key)
+    if kept is None or kept.path != path:
+        kept = st.session_state[key] = make(path)
+    return kept
+
+
 def preferences() -> Preferences:
     """The choices saved in Settings for the whole app."""
-    path = settings().data_dir / "preferences.json"
-    saved = st.session_state.get("preferences")
-    if saved is None or saved.path != path:
-        saved = st.session_state["preferences"] = Preferences(path)
-    return saved
+    return _beside_data("preferences", "preferences.json", Preferences)
 
 
 def local_model() -> LocalModel | None:
@@ -140,11 +149,7 @@ def settings() -> Settings:
 
 def assistants() -> AssistantStore:
     """The assistants saved beside the conversations."""
-    path = settings().data_dir / "assistants.json"
-    store = st.session_state.get("assistant_store")
-    if store is None or store.path != path:
-        store = st.session_state["assistant_store"] = AssistantStore(path)
-    return store
+    return _beside_data("assistant_store", "assistants.json", AssistantStore)
 
 
 def chat() -> ChatSession:
