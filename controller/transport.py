@@ -222,6 +222,8 @@ def _offered_tools(request: httpx.Request) -> list[str]:
     if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
         return []
     try:
+        if b'"tools"' not in request.content:  # most requests: no need to parse a long history
+            return []
         return tool_calls.tool_names(json.loads(request.content))
     except (ValueError, httpx.RequestNotRead):
         return []
