@@ -9,6 +9,7 @@ resident memory idle after loading and after the long prompt.
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -16,7 +17,7 @@ import httpx
 from bench.stats import Figure, summarise
 from controller.local_models import catalogue
 from settings import load_settings
-from utils.local_server import MODEL_ALIAS, LocalEngine, _resident_bytes
+from utils.local_server import MODEL_ALIAS, LocalEngine
 
 SECTION = "8 local models"
 REPLIES = 3
@@ -51,10 +52,12 @@ def _stream(engine: LocalEngine, prompt: str, max_tokens: int) -> tuple[float, f
     speed = 0.0
     with httpx.stream("POST", f"{engine.base_url}/chat/completions", json=body, timeout=600) as response:
         for line in response.iter_lines():
-            if first is None and '"content":"' in line:
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line.removeprefix("data: "))
+            if first is None and any(c["delta"].get("content") for c in chunk.get("choices", [])):
                 first = time.perf_counter() - started
-            if '"predicted_per_second"' in line:
-                speed = float(line.split('"predicted_per_second":', 1)[1].split(",")[0].split("}")[0])
+            speed = chunk.get("timings", {}).get("predicted_per_second", speed)
     return (first if first is not None else time.perf_counter() - started), speed
 
 
@@ -71,11 +74,11 @@ def run(replies: int = REPLIES, long_prompts: int = LONG_PROMPTS) -> list[Figure
         engine.ensure_running()
         load = time.perf_counter() - started
         try:
-            idle = _resident_bytes(engine.pid) or 0
+            idle = engine.status().memory_bytes or 0
             _stream(engine, "Hello!", 16)  # warm-up
             speeds = [_stream(engine, f"Story number {i}: tell me a story.", 200)[1] for i in range(replies)]
             firsts = [_stream(engine, _long_prompt(engine, 1500, i), 8)[0] for i in range(long_prompts)]
-            busy = _resident_bytes(engine.pid) or 0
+            busy = engine.status().memory_bytes or 0
         finally:
             engine.stop()
         figures += [

@@ -164,6 +164,7 @@ class LocalEngine:
             if Path(model_path) == previous and self._process is not None and self._process.poll() is None:
                 return
             self._stop_locked()
+            self._discard_log()  # the log of an engine that ran fine; a failed start's log is kept
             self.model_path = Path(model_path)
             try:
                 self._start()
@@ -178,7 +179,7 @@ class LocalEngine:
         return self._counts(self.model_path, text)
 
     def _count_tokens(self, model_path: Path, text: str) -> int:
-        # The engine's /tokenize: 1-2 ms, and each text is counted once per model (cached).
+        # The engine's /tokenize: 1-2 ms; `model_path` is only the cache key, so a switch counts afresh.
         self.ensure_running()
         try:
             response = _CLIENT.post(
@@ -212,9 +213,13 @@ class LocalEngine:
         """Stop the child process, if any, and remove its log (a crashed engine's log is kept)."""
         with self._lock:
             self._stop_locked()
-            if self.log_path is not None:
-                self.log_path.unlink(missing_ok=True)
-                self.log_path = None
+            self._discard_log()
+
+    def _discard_log(self) -> None:
+        """Remove the log of an engine stopped on purpose; the caller holds the lock."""
+        if self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self.log_path = None
 
     def _stop_locked(self) -> None:
         """Stop the child; the caller holds the lock."""
@@ -239,8 +244,6 @@ class LocalEngine:
                 "xllamacpp (llama.cpp) is not installed, so the local engine cannot run. "
                 "Run `make run` (it installs it), or choose Groq or an OpenAI-compatible server."
             )
-        if self.log_path is not None:
-            self.log_path.unlink(missing_ok=True)
         self.port = free_port()
         log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the child writes to it for its lifetime
             prefix="bnagpt-engine-", suffix=".log", delete=False
