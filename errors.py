@@ -90,3 +90,7 @@ class NothingToAnswer(BnaGPTError):
 
 class InvalidJsonReply(BnaGPTError):
     """A reply in JSON mode was not the JSON asked for, even after a second try; it is kept as written."""
+
+
+class UnreadableFile(BnaGPTError):
+    """An attached file could not be read (its kind, size, protection or damage); nothing was attached."""

@@ -33,6 +33,7 @@ class Settings:
     local_parallel: int
     local_threads: int | None
     backups_kept: int
+    max_file_mb: int
     max_reply_tokens: int
     temperature: float
     request_timeout: float
@@ -76,6 +77,8 @@ def load_settings() -> Settings:
         local_parallel=max(1, int(_number("BNAGPT_LOCAL_PARALLEL", 4, int))),
         local_threads=int(_number("BNAGPT_LOCAL_THREADS", 0, int)) or None,
         backups_kept=max(0, int(_number("BNAGPT_BACKUPS", 7, int))),
+        # Also Streamlit's upload limit (server.maxUploadSize in .streamlit/config.toml) when below it.
+        max_file_mb=max(1, int(_number("BNAGPT_MAX_FILE_MB", 50, int))),
         max_reply_tokens=int(_number("BNAGPT_MAX_TOKENS", 512, int)),
         temperature=_number("BNAGPT_TEMPERATURE", 0.7),
         request_timeout=_number("BNAGPT_TIMEOUT", 60.0),

@@ -9,15 +9,25 @@ memory is rebuilt from the stored messages before every turn, so it never drifts
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from controller import json_mode
 from controller.assistants import openai_errors, with_assistant
 from controller.provider_errors import provider_errors, translate
 from controller.providers import LOCAL, Connection, ProviderConfig, connect, provider
-from errors import BnaGPTError, InvalidJsonReply, NothingToAnswer, ProviderMisconfigured, StoreError
+from errors import (
+    BnaGPTError,
+    InvalidJsonReply,
+    NothingToAnswer,
+    ProviderMisconfigured,
+    StoreError,
+    UnreadableFile,
+)
 from model.assistant import GENERAL, Assistant, JsonMode
+from model.attachment import Attachment, Source
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
 from model.message import Message, MessageStatus, Role, utc_now
@@ -25,14 +35,18 @@ from utils.local_server import LocalEngine
 
 if TYPE_CHECKING:
     from controller.agent import Agent
+    from controller.documents import Documents
 
 
 class ChatSession:
     """One browser session's chat controller; never shared between sessions."""
 
-    def __init__(self, store: ConversationStore, engine: LocalEngine | None = None) -> None:
+    def __init__(
+        self, store: ConversationStore, engine: LocalEngine | None = None, documents: Documents | None = None
+    ) -> None:
         self.store = store
         self.engine = engine
+        self.documents = documents
         self.conversation_id: str | None = None
         self._connection: Connection | None = None
         self._agent: Agent | None = None
@@ -87,6 +101,47 @@ class ChatSession:
         """Take a conversation out of the trash."""
         self.store.place(conversation_id, trashed_at=None)
 
+    # -- files -----------------------------------------------------------------------------------
+
+    def attach(
+        self, uploads: Sequence[tuple[str, bytes]], assistant: Assistant | None = None
+    ) -> tuple[list[Attachment], list[UnreadableFile]]:
+        """Attach files to the open chat (a new chat, with a copy of `assistant`, is made for them):
+        (the files attached, the errors of those that could not be read, each naming its file)."""
+        if self.documents is None:
+            raise UnreadableFile("Files cannot be attached in this app: it has no document store.")
+        added: list[Attachment] = []
+        failed: list[UnreadableFile] = []
+        for name, data in uploads:
+            try:
+                added.append(self.documents.attach(name, data))
+            except UnreadableFile as error:
+                failed.append(error)
+        if not added:
+            return added, failed
+        self.settle()
+        if self.conversation_id is None:
+            created = self.store.create(
+                auto_name(added[0].name), rename_if_taken=True, assistant=assistant, named_by_user=False
+            )
+            self.conversation_id = created.id
+        current = self.store.get(self.conversation_id)
+        kept = {f.sha256 for f in current.files}
+        fresh = [f for f in added if f.sha256 not in kept]
+        self.store.set_files(self.conversation_id, (*current.files, *fresh))
+        return added, failed
+
+    def detach(self, conversation_id: str, sha256: str) -> None:
+        """Take a file off a chat (its stored copy goes once nothing else refers to it)."""
+        current = self.store.get(conversation_id)
+        self.store.set_files(conversation_id, [f for f in current.files if f.sha256 != sha256])
+
+    def use_whole(self, conversation_id: str, sha256: str, whole: bool) -> None:
+        """Give the model a file whole with every question, or only the passages that match."""
+        current = self.store.get(conversation_id)
+        files = [replace(f, whole=whole) if f.sha256 == sha256 else f for f in current.files]
+        self.store.set_files(conversation_id, files)
+
     # -- replies ---------------------------------------------------------------------------------
 
     def send(self, text: str, config: ProviderConfig, assistant: Assistant | None = None) -> Reply:
@@ -138,6 +193,16 @@ class ChatSession:
 
 
 _UNANSWERED = (MessageStatus.FAILED, MessageStatus.INVALID)
+INDEX_WAIT = 300.0  # seconds a question waits for its files' indexing
+
+
+def grounding_check(text: str, sources: Sequence[Source]) -> tuple[Source, ...]:
+    """The sources with those the reply cites marked (nothing to check without sources)."""
+    if not sources:
+        return ()
+    from controller import grounding
+
+    return grounding.check(text, sources)
 
 
 def _turn(messages: Sequence[Message]) -> tuple[list[Message], str]:
@@ -167,6 +232,7 @@ class Reply:
         self.error: BnaGPTError | None = None
         self.notice: str | None = None
         self._question: str | None = None  # the first message, while answering it
+        self.sources: list[Source] = []  # the file passages given to the model with the question
 
     @property
     def text(self) -> str:
@@ -197,6 +263,9 @@ class Reply:
             self._question = text if not history else None
             assistant = conversation.assistant or GENERAL
             self._config = with_assistant(self._config, assistant)
+            files = (*assistant.files, *conversation.files)
+            yield from self._wait_for_files(files)
+            text = self._grounded(text, files)
             prompt = "\n\n".join(
                 p
                 for p in (
@@ -206,7 +275,8 @@ class Reply:
                 if p
             )
             if assistant.json_mode == JsonMode.OFF:
-                agent, self._connection, self.notice = self._session._agent_for(self._config)
+                agent, self._connection, notice = self._session._agent_for(self._config)
+                self.notice = notice or self.notice
                 for chunk in agent.stream(history, text, prompt):
                     started = True
                     self._parts.append(chunk)
@@ -234,6 +304,31 @@ class Reply:
         finally:
             self._session._idle.set()
 
+    def _wait_for_files(self, files: Sequence[Attachment]) -> Iterator[str]:
+        """Wait for files still being indexed (attached with this very question, say), yielding "" so
+        that Stop still works; after INDEX_WAIT seconds the answer goes on without them."""
+        documents = self._session.documents
+        if not files or documents is None:
+            return
+        deadline = time.monotonic() + INDEX_WAIT
+        while documents.busy(files) and time.monotonic() < deadline:
+            yield ""
+            time.sleep(0.2)
+
+    def _grounded(self, text: str, files: Sequence[Attachment]) -> str:
+        """The question with the passages of the chat's (and its assistant's) files that answer it."""
+        documents = self._session.documents
+        if not files or documents is None:
+            return text
+        from controller import grounding
+
+        budget = grounding.budget_chars(self._config.context_window, self._config.max_tokens)
+        self.sources, pending = grounding.gather(documents, files, text, budget)
+        if pending:
+            names = ", ".join(f"“{f.name}”" for f in pending)
+            self.notice = f"Still being indexed, so not used for this answer: {names}."
+        return grounding.prompt(text, self.sources) if self.sources else text
+
     def _json_reply(
         self, history: list[Message], text: str, prompt: str, assistant: Assistant
     ) -> Iterator[str]:
@@ -242,7 +337,8 @@ class Reply:
         schema = assistant.schema()
         problem = None
         for attempt in range(2):
-            agent, self._connection, self.notice = self._session._agent_for(self._config)
+            agent, self._connection, notice = self._session._agent_for(self._config)
+            self.notice = notice or self.notice
             parts: list[str] = []
             try:
                 for chunk in agent.stream(history, text, prompt):
@@ -272,7 +368,9 @@ class Reply:
         if not text.strip() and status != MessageStatus.COMPLETE:
             return  # nothing arrived: the user's message stays unanswered, with a Retry
         try:
-            self._session.store.append(self._conversation_id, Message(Role.ASSISTANT, text, status=status))
+            sources = grounding_check(text, self.sources)
+            message = Message(Role.ASSISTANT, text, status=status, sources=sources)
+            self._session.store.append(self._conversation_id, message)
         except StoreError as error:  # deleted in another tab, say: the text is still shown
             self.error = error
             return

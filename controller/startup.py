@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable, Sequence
 
 from controller import providers
 from controller.library import daily_upkeep
 from errors import BnaGPTError
+from model.assistant import Assistant
 from model.backups import Backups
 from model.conversation_store import ConversationStore
+from model.file_store import FileStore
 from utils.local_server import LocalEngine
 
 
-def start(store: ConversationStore, engine: LocalEngine | None, backups: Backups) -> threading.Thread:
+def start(
+    store: ConversationStore,
+    engine: LocalEngine | None,
+    backups: Backups,
+    files: FileStore | None = None,
+    assistants: Callable[[], Sequence[Assistant]] = list,
+) -> threading.Thread:
     """Run the start-up steps in one background thread."""
 
     def steps() -> None:
@@ -30,7 +39,8 @@ def start(store: ConversationStore, engine: LocalEngine | None, backups: Backups
         with contextlib.suppress(BnaGPTError, OSError):
             store.prepare_search()
         with contextlib.suppress(BnaGPTError, OSError):  # the Library page shows the backups there are
-            daily_upkeep(store, backups)  # with BNAGPT_BACKUPS=0 no backup is taken; the purge still runs
+            # with BNAGPT_BACKUPS=0 no backup is taken; the purge still runs
+            daily_upkeep(store, backups, files, assistants())
 
     thread = threading.Thread(target=steps, name="bnagpt-start-up", daemon=True)
     thread.start()

@@ -18,6 +18,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
 from errors import InvalidAssistant
+from model.attachment import Attachment
 
 MAX_NAME = 60
 MAX_INSTRUCTIONS = 8000
@@ -53,6 +54,7 @@ class Assistant:
     json_mode: JsonMode = JsonMode.OFF
     json_schema: str = ""  # the schema as the user pasted it; parsed by `schema()`
     starters: tuple[str, ...] = ()
+    files: tuple[Attachment, ...] = ()  # its knowledge: every chat with it can draw on them
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     version: int = 1
     builtin: bool = False
@@ -68,6 +70,7 @@ class Assistant:
         data = asdict(self)
         data["json_mode"] = self.json_mode.value
         data["starters"] = list(self.starters)
+        data["files"] = [f.to_dict() for f in self.files]
         return data
 
     @classmethod
@@ -79,6 +82,7 @@ class Assistant:
         try:
             known["json_mode"] = JsonMode(known.get("json_mode", "off"))
             known["starters"] = tuple(known.get("starters", ()))
+            known["files"] = tuple(Attachment.from_dict(f) for f in known.get("files", ()))
             return clean_assistant(cls(**known))
         except (TypeError, ValueError) as error:
             raise InvalidAssistant(f"An assistant could not be read: {error}") from None

@@ -6,7 +6,7 @@ reader imports it. Restoring one first backs up what is there now, so a restore 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,13 +54,16 @@ class Backups:
                 continue  # not one of ours, or gone meanwhile
         return sorted(found, key=lambda b: b.taken_at, reverse=True)
 
-    def take(self, conversations: Sequence[Conversation], label: str = "") -> Backup:
-        """Write a backup of `conversations` now, then drop daily backups beyond the newest `keep`."""
+    def take(
+        self, conversations: Sequence[Conversation], label: str = "", files: Mapping[str, bytes] | None = None
+    ) -> Backup:
+        """Write a backup of `conversations` (and their attached `files`, by SHA-256) now, then drop daily
+        backups beyond the newest `keep`."""
         self.folder.mkdir(parents=True, exist_ok=True)
         now = utc_now()
         name = f"{_PREFIX}{now.strftime(_STAMP)}{'-' + label if label else ''}{_SUFFIX}"
         path = self.folder / name
-        atomic_write(path, encode_export(conversations))
+        atomic_write(path, encode_export(conversations, files))
         self._rotate()
         return Backup(path, now, label, path.stat().st_size)
 
@@ -69,9 +72,11 @@ class Backups:
         today = utc_now().date()
         return self.keep > 0 and not any(b.taken_at.date() == today and not b.label for b in self.list())
 
-    def read(self, backup: Backup) -> list[Conversation]:
-        """The conversations in a backup, with their ids; raise ImportRefused if it cannot be read."""
-        return read_import(backup.path.read_bytes(), backup.path.name, max_bytes=None).conversations
+    def read(self, backup: Backup) -> tuple[list[Conversation], dict[str, bytes]]:
+        """The conversations in a backup, with their ids, and their files' bytes; raise ImportRefused if it
+        cannot be read."""
+        plan = read_import(backup.path.read_bytes(), backup.path.name, max_bytes=None)
+        return plan.conversations, plan.files
 
     def _rotate(self) -> None:
         daily = [b for b in self.list() if not b.label]

@@ -12,6 +12,9 @@ and the article's `{"name": [{"role": …, "content": …}]}`, which has no ids 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import re
 import uuid
@@ -21,6 +24,7 @@ from typing import Any, Literal
 
 from errors import UnsupportedDataFile
 from model.assistant import Assistant
+from model.attachment import Attachment
 from model.conversation import Conversation, ConversationSummary, Placement
 from model.message import Message, utc_now
 
@@ -55,6 +59,8 @@ def conversation_to_dict(conversation: Conversation, with_id: bool = True) -> di
     }
     if conversation.assistant is not None:
         data["assistant"] = conversation.assistant.to_dict()
+    if conversation.files:
+        data["files"] = [f.to_dict() for f in conversation.files]
     data["messages"] = [m.to_dict() for m in conversation.messages]
     return data
 
@@ -67,9 +73,9 @@ def conversation_from_dict(cid: str, data: Any, default_time: datetime | None = 
     _require(cid, data, ("name", "created_at", "updated_at"))
     if not isinstance(data["name"], str):
         raise ValueError(f"conversation {cid!r} has a name that is not text")
-    messages = data.get("messages", [])
-    if not isinstance(messages, list):
-        raise ValueError(f"conversation {cid!r}: 'messages' must be a list")
+    messages, files = data.get("messages", []), data.get("files", [])
+    if not isinstance(messages, list) or not isinstance(files, list):
+        raise ValueError(f"conversation {cid!r}: 'messages' and 'files' must be lists")
     return Conversation(
         id=cid,
         name=data["name"],
@@ -78,6 +84,7 @@ def conversation_from_dict(cid: str, data: Any, default_time: datetime | None = 
         updated_at=_time(data["updated_at"]),
         placement=Placement.from_dict(data),
         assistant=Assistant.from_dict(data["assistant"]) if data.get("assistant") else None,
+        files=tuple(Attachment.from_dict(f) for f in files),
     )
 
 
@@ -203,18 +210,51 @@ def v1_items(document: Mapping[str, Any]) -> list[Any] | None:
     return [{"id": k, **v} if isinstance(v, dict) else v for k, v in items.items()]
 
 
-def encode_export(conversations: Sequence[Conversation]) -> bytes:
-    """Our export document (also the backup format): import reads it back exactly."""
-    document = {
+def encode_export(conversations: Sequence[Conversation], files: Mapping[str, bytes] | None = None) -> bytes:
+    """Our export document (also the backup format): import reads it back exactly. `files` are the
+    attached files' bytes by SHA-256, carried in base64 so that one file holds everything."""
+    document: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "exported_at": utc_now().isoformat(),
         "conversations": [conversation_to_dict(c) for c in conversations],
     }
+    if files:
+        document["files"] = {sha: base64.b64encode(data).decode("ascii") for sha, data in files.items()}
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def attached_files(conversations: Iterable[Conversation]) -> set[str]:
+    """The SHA-256 of every file attached to these conversations or to their assistants."""
+    return {
+        f.sha256
+        for c in conversations
+        for f in (*c.files, *(c.assistant.files if c.assistant is not None else ()))
+    }
+
+
+def decode_files(value: Any) -> tuple[dict[str, bytes], list[str]]:
+    """An export's `files`: (bytes by SHA-256, what was left out and why). A file whose bytes do not
+    match its hash is left out, never stored under a name that lies."""
+    if value is None:
+        return {}, []
+    if not isinstance(value, dict):
+        return {}, ["attached files: not an object, left out"]
+    found, skipped = {}, []
+    for sha, text in value.items():
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (TypeError, ValueError, binascii.Error):
+            skipped.append(f"attached file {str(sha)[:12]}…: not base64, left out")
+            continue
+        if hashlib.sha256(data).hexdigest() != sha:
+            skipped.append(f"attached file {str(sha)[:12]}…: its bytes do not match its hash, left out")
+            continue
+        found[sha] = data
+    return found, skipped
 
 
 def json_object(raw: bytes) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from errors import InvalidName
 from model.assistant import Assistant
+from model.attachment import Attachment
 from model.message import Message, utc_now
 
 MAX_NAME_LENGTH = 100
@@ -86,6 +87,7 @@ class Conversation:
     placement: Placement = field(default_factory=Placement)
     # A copy of the assistant it was started with (None: the general one), kept as it was then.
     assistant: Assistant | None = None
+    files: tuple[Attachment, ...] = ()  # attached to this chat (an assistant's own are in `assistant`)
 
     def summary(self) -> ConversationSummary:
         """What the sidebar needs to list it."""

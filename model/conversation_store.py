@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from model.assistant import Assistant
+from model.attachment import Attachment
 from model.conversation import Conversation, ConversationSummary
 from model.message import Message
 from model.search import SearchHit
@@ -48,6 +49,10 @@ class ConversationStore(ABC):
     @abstractmethod
     def set_assistant(self, conversation_id: str, assistant: Assistant | None) -> None:
         """Change the chat's copy of its assistant; raise ConversationNotFound."""
+
+    @abstractmethod
+    def set_files(self, conversation_id: str, files: Sequence[Attachment]) -> None:
+        """Change the files attached to the chat; raise ConversationNotFound."""
 
     @abstractmethod
     def add_many(self, conversations: Sequence[Conversation], keep_ids: bool = False) -> list[Conversation]:

@@ -35,6 +35,7 @@ class ImportPlan:
     source: str
     conversations: list[Conversation] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # attached files' bytes, by SHA-256
 
 
 def read_import(raw: bytes, filename: str, max_bytes: int | None = MAX_FILE_BYTES) -> ImportPlan:
@@ -54,7 +55,10 @@ def read_import(raw: bytes, filename: str, max_bytes: int | None = MAX_FILE_BYTE
             items = document.get("conversations")
             if not isinstance(items, list):
                 raise ImportRefused(f"{filename} is a bnaGPT export whose 'conversations' is not a list.")
-            return _ours(items, "bnaGPT export")
+            plan = _ours(items, "bnaGPT export")
+            plan.files, skipped = codec.decode_files(document.get("files"))
+            plan.skipped += skipped
+            return plan
         if document.get("format") == codec.INDEX_FORMAT:
             items = codec.v1_items(document)
             if items is None:

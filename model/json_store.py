@@ -39,6 +39,7 @@ from filelock import FileLock
 
 from errors import ConversationNotFound, NameTaken, StoreError
 from model.assistant import Assistant
+from model.attachment import Attachment
 from model.codec import (
     ID,
     Unreadable,
@@ -269,6 +270,14 @@ class JsonConversationStore(ConversationStore):
         with self._writing() as summaries:
             conversation = self._load_for_update(conversation_id, summaries)
             conversation.assistant = assistant
+            self._write_conversation(conversation)
+
+    @_one_at_a_time
+    def set_files(self, conversation_id: str, files: Sequence[Attachment]) -> None:
+        """Change the files attached to the chat."""
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            conversation.files = tuple(files)
             self._write_conversation(conversation)
 
     @_one_at_a_time
@@ -547,6 +556,7 @@ def _copy(conversation: Conversation) -> Conversation:
         updated_at=conversation.updated_at,
         placement=conversation.placement,
         assistant=conversation.assistant,
+        files=conversation.files,
     )
 
 

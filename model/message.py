@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from model.attachment import Source
+
 
 class Role(StrEnum):
     """Who wrote a message; the values are the OpenAI protocol's (and llama-index's) role names.
@@ -42,16 +44,20 @@ class Message:
     content: str
     created_at: datetime = field(default_factory=utc_now)
     status: MessageStatus = MessageStatus.COMPLETE
+    # The file passages given to the model with this reply, numbered as it may cite them.
+    sources: tuple[Source, ...] = ()
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON form: `role` and `content` first, so article-era readers still understand it."""
-        data = {
+        data: dict[str, Any] = {
             "role": self.role.value,
             "content": self.content,
             "created_at": self.created_at.isoformat(),
         }
         if self.status is not MessageStatus.COMPLETE:
             data["status"] = self.status.value
+        if self.sources:
+            data["sources"] = [s.to_dict() for s in self.sources]
         return data
 
     @classmethod
@@ -75,9 +81,13 @@ class Message:
             created_at = datetime.fromisoformat(created)
             if created_at.tzinfo is None:
                 created_at = created_at.replace(tzinfo=UTC)
+        sources = data.get("sources", [])
+        if not isinstance(sources, list):
+            raise ValueError("message sources must be a list")
         return cls(
             role=role,
             content=content,
             created_at=created_at,
             status=MessageStatus(data.get("status", MessageStatus.COMPLETE)),
+            sources=tuple(Source.from_dict(s) for s in sources),
         )

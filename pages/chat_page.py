@@ -15,11 +15,18 @@ except BnaGPTError as error:  # the data file cannot be used at all (written by 
     session.show_error(error)
     st.stop()
 
-st.chat_input("Message bnaGPT", key="chat_prompt", on_submit=navigation.send_typed)
+st.chat_input(
+    "Message bnaGPT, or attach files to ask about",
+    key="chat_prompt",
+    on_submit=navigation.send_typed,
+    accept_file="multiple",
+    max_upload_size=session.settings().max_file_mb,
+)
 reply = navigation.take_pending_reply()
 session.show_flashes()
 if conversation is not None:
     chat_view.conversation_actions(conversation)
+    chat_view.files_panel(conversation, session.context_window(conversation))
 chat_view.show_conversation(conversation, welcome=reply is None)
 
 if reply is not None:

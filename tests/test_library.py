@@ -145,7 +145,7 @@ def test_daily_upkeep_backs_up_then_empties_trash_older_than_30_days(store, data
     assert [s.name for s in JsonConversationStore(data_file).list()] == ["Recent"]
     assert not (data_file.parent / "conversations" / f"{old.id}.json").exists()
     (backup,) = backups.list()
-    assert sorted(c.name for c in backups.read(backup)) == ["Old", "Recent"]
+    assert sorted(c.name for c in backups.read(backup)[0]) == ["Old", "Recent"]
 
 
 # -- titles --------------------------------------------------------------------------------------------

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 import streamlit as st
 
-from controller import json_mode, library
+from controller import grounding, json_mode, library
 from controller.chat import Reply
+from controller.documents import Documents
 from errors import BnaGPTError
 from model.assistant import GENERAL, JsonMode, clean_assistant
+from model.attachment import Attachment, Source
 from model.conversation import MAX_FOLDER_LENGTH, Conversation
 from model.message import Message, MessageStatus, Role
 from utils.markdown import escape, for_display
@@ -75,16 +77,125 @@ def show_message(message: Message, json_chat: bool = False) -> None:
             st.code(json.dumps(parsed, indent=2, ensure_ascii=False), language="json")
         elif json_chat and message.status == MessageStatus.INVALID:
             st.code(message.content, language=None, wrap_lines=True)
+        elif message.sources:
+            st.markdown(for_display(grounding.show_citations(message.content, message.sources)))
         else:
             st.markdown(for_display(message.content))
         note = _STATUS_NOTES.get(message.status)
         if note:
             st.caption(note)
+        if message.sources:
+            show_sources(message.sources)
+
+
+def show_sources(sources: Sequence[Source]) -> None:
+    """The passages a reply was given: those it cites first; each opens to show its passage."""
+    cited = [s for s in sources if s.cited]
+    rest = [s for s in sources if not s.cited]
+    for title, group in (("Sources", cited), ("Also given to the model, not cited", rest)):
+        if not group:
+            continue
+        st.caption(title)
+        with st.container(horizontal=True, gap="small"):
+            for source in group:
+                where = f" · {source.location}" if source.location else ""
+                with st.popover(escape(f"[{source.number}] {source.name}{where}"), type="tertiary"):
+                    st.caption(escape(f"{source.name}{where}"))
+                    st.text(source.passage)
+
+
+def files_panel(conversation: Conversation, window: tuple[int, int]) -> None:
+    """The files the chat (and its assistant) can draw on, with their indexing progress; redrawn every
+    second while one is indexing, so the bar moves and the file shows ready without a click."""
+    own = conversation.files
+    inherited = conversation.assistant.files if conversation.assistant is not None else ()
+    if not own and not inherited:
+        return
+    documents = session.documents()
+    busy = documents.busy((*own, *inherited))
+    st.fragment(_files_list, run_every=1.0 if busy else None)(conversation.id, own, inherited, window)
+
+
+def _files_list(
+    conversation_id: str, own: Sequence[Attachment], inherited: Sequence[Attachment], window: tuple[int, int]
+) -> None:
+    documents = session.documents()
+    busy = documents.busy((*own, *inherited))
+    with st.expander(f"Files ({len(own) + len(inherited)})", icon=":material/attach_file:", expanded=busy):
+        for file in own:
+            _file_row(conversation_id, file, documents, window, removable=True)
+        for file in inherited:
+            _file_row(conversation_id, file, documents, window, removable=False)
+    if not busy and st.session_state.pop(f"files_busy_{conversation_id}", False):
+        st.rerun()  # indexing ended: redraw the whole page (the fragment alone stops refreshing)
+    if busy:
+        st.session_state[f"files_busy_{conversation_id}"] = True
+
+
+def _file_row(
+    conversation_id: str, file: Attachment, documents: Documents, window: tuple[int, int], removable: bool
+) -> None:
+    status = documents.status(file.sha256)
+    size = f"{file.size / 2**20:,.1f} MB" if file.size >= 2**20 else f"{max(1, file.size // 1024):,} KB"
+    origin = "" if removable else " · from the assistant"
+    with st.container(horizontal=True, vertical_alignment="center", key=f"file_{file.sha256[:16]}"):
+        st.markdown(escape(f"{file.name}") + f" · {size} · {file.pages:,} {file.unit}{escape(origin)}")
+        if status.state == "ready":
+            st.caption(":material/check_circle: Ready")
+        elif status.state == "failed":
+            st.caption(":material/error: Could not be indexed")
+        else:
+            st.progress(status.progress, text="Indexing…" if status.state == "indexing" else "Waiting…")
+        if removable and status.ready:
+            fits = grounding.whole_fits(file, documents, *window)
+            st.toggle(
+                "Whole file",
+                value=file.whole and fits,
+                disabled=not fits,
+                key=f"whole_{conversation_id}_{file.sha256[:16]}",
+                on_change=_use_whole,
+                args=(conversation_id, file.sha256, not file.whole),
+                help="Give the model the whole file with every question, not only the passages that match."
+                if fits
+                else "Too long to fit in this model's context window: the passages that match are used.",
+            )
+        if removable:
+            st.button(
+                "Remove",
+                icon=":material/close:",
+                type="tertiary",
+                key=f"detach_{conversation_id}_{file.sha256[:16]}",
+                on_click=_detach,
+                args=(conversation_id, file.sha256, file.name),
+            )
+    if status.state == "failed":
+        st.caption(escape(status.error))
+
+
+def _use_whole(conversation_id: str, sha256: str, whole: bool) -> None:
+    try:
+        session.chat().use_whole(conversation_id, sha256, whole)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+
+
+def _detach(conversation_id: str, sha256: str, name: str) -> None:
+    try:
+        session.chat().detach(conversation_id, sha256)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+        return
+    session.forget_unused_files()
+    session.flash("success", f"Removed “{name}” from this chat.")
 
 
 def show_conversation(conversation: Conversation | None, welcome: bool = True) -> None:
     """All messages of the open conversation, or a welcome on an empty chat."""
-    if conversation is None or not conversation.messages:
+    if conversation is not None and not conversation.messages:
+        if welcome:
+            st.caption("Ask a question about the attached files, or anything else.")
+        return
+    if conversation is None:
         if not welcome:
             return
         # One container: the first message of a new chat is drawn in its place at once, instead of under
@@ -231,7 +342,7 @@ def conversation_actions(conversation: Conversation) -> None:
                 st.rerun()
         _json_mode_form(conversation)
         for kind, label in (("json", "JSON"), ("markdown", "Markdown")):
-            data, name, mime = library.export_file([conversation], kind)
+            data, name, mime = library.export_file([conversation], kind, files=session.file_store())
             st.download_button(
                 f"Export as {label}", data, name, mime, icon=":material/download:", key=f"export_{kind}"
             )

@@ -26,7 +26,9 @@ def import_section() -> None:
     upload = st.file_uploader("File to import", type=["json", "zip"], key="import_file")
     if upload is not None and st.button("Import", type="primary", key="import_go"):
         try:
-            report = library.import_file(session.chat().store, upload.getvalue(), upload.name)
+            report = library.import_file(
+                session.chat().store, upload.getvalue(), upload.name, session.file_store()
+            )
         except BnaGPTError as error:
             session.show_error(error)
             return
@@ -47,7 +49,8 @@ def export_section() -> None:
     if st.button("Prepare the export of all chats", key="export_prepare"):
         conversations = [c for c in session.chat().store.everything() if c.placement.trashed_at is None]
         st.session_state["export_all"] = {
-            kind: library.export_file(conversations, kind) for kind in ("json", "markdown")
+            kind: library.export_file(conversations, kind, files=session.file_store())
+            for kind in ("json", "markdown")
         }
     prepared = st.session_state.get("export_all")
     if prepared:
@@ -166,12 +169,13 @@ def _empty() -> None:
     st.session_state.pop("confirm_empty_trash", None)
     count = []
     if _safely(lambda: count.append(session.chat().store.empty_trash())):
+        session.forget_unused_files()
         session.flash("success", f"Deleted {count[0]} chats for good.")
 
 
 def _backup_now() -> None:
     store = session.chat().store
-    if _safely(lambda: session.backups().take(store.everything(), label="manual")):
+    if _safely(lambda: library.take_backup(store, session.backups(), session.file_store(), "manual")):
         session.flash("success", "Backed up.")
 
 
@@ -183,7 +187,9 @@ def _restore_backup(backup: Backup, replace: bool) -> None:
     st.session_state.pop("confirm_restore", None)
     said = []
     if _safely(
-        lambda: said.append(library.restore(session.chat().store, session.backups(), backup, replace))
+        lambda: said.append(
+            library.restore(session.chat().store, session.backups(), backup, replace, session.file_store())
+        )
     ):
         session.flash("success", said[0])
 

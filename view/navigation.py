@@ -97,10 +97,37 @@ def new_chat_assistant() -> Assistant | None:
 
 
 def send_typed() -> None:
-    """Callback of the chat box: send what was typed (spaces alone send nothing)."""
-    text = st.session_state.get("chat_prompt")
-    if text and text.strip():
+    """Callback of the chat box: attach its files, then send what was typed (spaces alone send nothing)."""
+    value = st.session_state.get("chat_prompt")
+    text = getattr(value, "text", value) or ""
+    files = getattr(value, "files", None) or []
+    if files and not attach(files) and text.strip():
+        # No file could be read: the question is kept to send again, not answered without them.
+        reply_failed("Your message was not sent because its files could not be attached.", unsent=text)
+        return
+    if text.strip():
         send(text)
+
+
+def attach(uploads: list) -> bool:
+    """Attach uploaded files to the open chat (making one if needed); report each that fails by name.
+    Return whether any was attached."""
+    chat = session.chat()
+    _clear_error()
+    try:
+        conversation = chat.conversation()
+        assistant = conversation.assistant if conversation is not None else new_chat_assistant()
+        added, failed = chat.attach([(u.name, u.getvalue()) for u in uploads], assistant)
+    except BnaGPTError as failure:
+        session.flash("error", str(failure))
+        return False
+    for error in failed:
+        session.flash("error", str(error))
+    if added:
+        names = ", ".join(f"“{f.name}”" for f in added)
+        session.flash("success", f"Attached {names}: indexing now; you can ask about it once it is ready.")
+        _show(chat.conversation_id)
+    return bool(added)
 
 
 def send(text: str) -> None:

@@ -18,14 +18,17 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from controller import local_models, providers, startup
+from controller import library, local_models, providers, startup
 from controller.chat import ChatSession
+from controller.documents import Documents
 from controller.local_models import LocalModel
 from controller.providers import LOCAL, PROVIDERS, ProviderConfig, provider
 from errors import BnaGPTError
 from model.assistant_store import AssistantStore
 from model.backups import Backups
+from model.conversation import Conversation
 from model.conversation_store import ConversationStore
+from model.file_store import FileStore
 from model.json_store import JsonConversationStore
 from model.preferences import Preferences
 from model.search import SearchCache
@@ -66,14 +69,42 @@ def after_page() -> None:
     """Start-up work after the first page is drawn, in the background: once per app process and data
     folder, and again on a new day for its backup and purge (controller/startup.py)."""
     s = settings()
-    _start_up(str(s.data_dir), now().date().isoformat(), chat().store, chat().engine, backups())
+    _start_up(str(s.data_dir), now().date().isoformat(), chat().store, chat().engine, backups(), assistants())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _start_up(
-    data_dir: str, day: str, _store: ConversationStore, _engine: LocalEngine | None, _backups: Backups
+    data_dir: str,
+    day: str,
+    _store: ConversationStore,
+    _engine: LocalEngine | None,
+    _backups: Backups,
+    _assistants: AssistantStore,
 ) -> threading.Thread:
-    return startup.start(_store, _engine, _backups)
+    return startup.start(_store, _engine, _backups, file_store(), _assistants.list)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _documents(data_dir: str, max_file_mb: int) -> Documents:
+    """One keeper of attached files per data folder for the whole app process: one indexing queue."""
+    return Documents(FileStore(Path(data_dir)), max_file_mb=max_file_mb)
+
+
+def documents() -> Documents:
+    """The attached files of the data in use: stored, indexed, searched."""
+    s = settings()
+    return _documents(str(s.data_dir), s.max_file_mb)
+
+
+def file_store() -> FileStore:
+    """Where attached files' bytes and indexes are kept."""
+    return documents().store
+
+
+def forget_unused_files() -> None:
+    """Remove attached files nothing refers to any more (after a delete), quietly: the next one retries."""
+    with contextlib.suppress(BnaGPTError, OSError):
+        library.forget_unused_files(chat().store, assistants().list(), file_store())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -119,7 +150,7 @@ def init() -> None:
             settings.conversations_file, search_cache=_search_cache(str(settings.data_dir))
         )
         ss["store"] = store
-        ss["chat"] = ChatSession(store)
+        ss["chat"] = ChatSession(store, documents=_documents(str(settings.data_dir), settings.max_file_mb))
     if "provider_label" not in ss:
         kind = settings.provider or providers.default_kind(settings.environment)
         if kind not in providers.kinds():
@@ -229,3 +260,11 @@ def show_flashes() -> None:
 def show_error(error: BaseException | str) -> None:
     """An error message, shown as plain text (it may quote names the user typed)."""
     st.error(escape(str(error)), icon=":material/error:")
+
+
+def context_window(conversation: Conversation) -> tuple[int, int]:
+    """(context window, longest reply) of the model that answers in this chat, in tokens."""
+    assistant = conversation.assistant
+    config = provider_config(assistant.provider if assistant else "")
+    max_tokens = assistant.max_tokens if assistant and assistant.max_tokens else config.max_tokens
+    return config.context_window, max_tokens

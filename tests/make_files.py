@@ -1,0 +1,112 @@
+"""Real documents made on the spot, for tests and the documents benchmark (fpdf2, python-docx,
+python-pptx, openpyxl: test-only dependencies)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+
+def pdf(pages: Sequence[str]) -> bytes:
+    """A PDF with a text layer, one string a page (Latin-1 text: the core fonts' range)."""
+    from fpdf import FPDF
+
+    document = FPDF()
+    document.set_font("helvetica", size=11)
+    for text in pages:
+        document.add_page()
+        document.multi_cell(0, 6, text)
+    return bytes(document.output())
+
+
+def encrypted_pdf(text: str, password: str = "secret") -> bytes:
+    """A PDF that opens only with a password."""
+    from fpdf import FPDF
+
+    document = FPDF()
+    document.set_encryption(owner_password="owner", user_password=password)
+    document.set_font("helvetica", size=11)
+    document.add_page()
+    document.multi_cell(0, 6, text)
+    return bytes(document.output())
+
+
+def scanned_pdf(pages: int = 2) -> bytes:
+    """A PDF whose pages are pictures only, like a scan: no text layer."""
+    from fpdf import FPDF
+    from PIL import Image
+
+    document = FPDF()
+    for _ in range(pages):
+        document.add_page()
+        picture = io.BytesIO()
+        Image.new("RGB", (200, 280), "white").save(picture, format="PNG")
+        document.image(picture, x=10, y=10, w=180)
+    return bytes(document.output())
+
+
+def docx(paragraphs: Sequence[str]) -> bytes:
+    """A Word document."""
+    from docx import Document
+
+    document = Document()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def pptx(slides: Sequence[str]) -> bytes:
+    """A PowerPoint deck, one text box a slide."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    for text in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[6])
+        slide.shapes.add_textbox(Inches(1), Inches(1), Inches(8), Inches(5)).text_frame.text = text
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def xlsx(sheets: dict[str, Sequence[Sequence[object]]]) -> bytes:
+    """An Excel workbook: rows by sheet name, the first row the header."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(list(row))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def zip_bomb(name: str = "word/document.xml", megabytes: int = 400) -> bytes:
+    """A small zip (shaped like an Office file) that expands to `megabytes` of zeros."""
+    import zipfile
+
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open(name, "w", force_zip64=True) as member,
+    ):
+        chunk = b"\0" * 2**20
+        for _ in range(megabytes):
+            member.write(chunk)
+    return out.getvalue()
+
+
+def many_members(count: int = 5_000) -> bytes:
+    """A zip with thousands of tiny parts."""
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for n in range(count):
+            archive.writestr(f"part{n}.xml", "<a/>")
+    return out.getvalue()
