@@ -84,6 +84,8 @@ class ChatSession:
         messages = current.messages if current else []
         assistant = current.assistant if current else None
         copy = self.store.create(name, messages, assistant=assistant, named_by_user=True)
+        if current is not None and current.files:
+            self.store.set_files(copy.id, current.files)
         self.conversation_id = copy.id
         return copy
 

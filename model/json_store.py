@@ -201,14 +201,12 @@ class JsonConversationStore(ConversationStore):
                 name = unique_name(clean_name(original.name), taken)
                 taken.add(name)
                 keep = keep_ids and ID.fullmatch(original.id) and original.id not in summaries
-                conversation = Conversation(
+                # `replace` carries every field, so what a conversation gains later is imported too.
+                conversation = replace(
+                    original,
                     name=name,
                     messages=list(original.messages),
                     id=original.id if keep else new_id(),
-                    created_at=original.created_at,
-                    updated_at=original.updated_at,
-                    placement=original.placement,
-                    assistant=original.assistant,
                 )
                 self._write_conversation(conversation)
                 summaries[conversation.id] = conversation.summary()
@@ -548,16 +546,7 @@ def _trashed_by(summary: ConversationSummary, cutoff: datetime) -> bool:
 
 def _copy(conversation: Conversation) -> Conversation:
     """A copy the caller may change without changing the cache (messages are never changed in place)."""
-    return Conversation(
-        name=conversation.name,
-        messages=list(conversation.messages),
-        id=conversation.id,
-        created_at=conversation.created_at,
-        updated_at=conversation.updated_at,
-        placement=conversation.placement,
-        assistant=conversation.assistant,
-        files=conversation.files,
-    )
+    return replace(conversation, messages=list(conversation.messages))
 
 
 # -- files -----------------------------------------------------------------------------------------

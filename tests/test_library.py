@@ -326,7 +326,7 @@ def test_one_backup_a_day_and_the_newest_kept(store, tmp_path):
         backups.take(store.everything(), label="manual")
     assert len([b for b in backups.list() if b.label == "manual"]) == 2
     (daily,) = [b for b in backups.list() if not b.label]
-    assert [c.name for c in backups.read(daily)] == ["Chat"]
+    assert [c.name for c in backups.read(daily)[0]] == ["Chat"]
 
 
 def test_restore_brings_back_missing_chats_or_everything_with_a_safety_copy(store, tmp_path):
@@ -344,7 +344,7 @@ def test_restore_brings_back_missing_chats_or_everything_with_a_safety_copy(stor
     library.restore(store, backups, snapshot, replace=True)
     assert [m.content for m in store.get(kept.id).messages] == ["v1"]
     safety = next(b for b in backups.list() if b.label == "before-restore")
-    assert any(len(c.messages) == 2 for c in backups.read(safety))
+    assert any(len(c.messages) == 2 for c in backups.read(safety)[0])
 
 
 def test_library_page_backs_up_and_brings_a_deleted_chat_back(store, data_file):

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from controller import assistants
 from controller.providers import PROVIDERS
 from errors import BnaGPTError
 from model.assistant import Assistant
@@ -71,6 +72,60 @@ def assistant_list() -> None:
                 columns[3].button(
                     "Delete", key=f"delete_assistant_{assistant.id}", on_click=_delete, args=(assistant,)
                 )
+                _knowledge(assistant)
+
+
+def _knowledge(assistant: Assistant) -> None:
+    """The assistant's files: every chat started with it can draw on them."""
+    documents = session.documents()
+    title = f"Knowledge ({len(assistant.files)} files)" if assistant.files else "Knowledge: add files"
+    with st.expander(title, icon=":material/menu_book:"):
+        for file in assistant.files:
+            status = documents.status(file.sha256)
+            state = {"ready": "ready", "failed": "could not be indexed"}.get(status.state, "indexing…")
+            left, right = st.columns([5, 1], vertical_alignment="center")
+            left.markdown(escape(f"{file.name} · {file.pages:,} {file.unit} · {state}"))
+            right.button(
+                "Remove",
+                key=f"knowledge_remove_{assistant.id}_{file.sha256[:16]}",
+                type="tertiary",
+                on_click=_remove_knowledge,
+                args=(assistant, file.sha256, file.name),
+            )
+        uploads = st.file_uploader(
+            "Add files",
+            accept_multiple_files=True,
+            key=f"knowledge_upload_{assistant.id}_{st.session_state.get('knowledge_round', 0)}",
+            max_upload_size=session.settings().max_file_mb,
+            help="PDF, Word, PowerPoint, Excel, CSV, text, Markdown, HTML, JSON or code. New chats with this "
+            "assistant answer from them and cite them.",
+        )
+        if uploads and st.button("Add to the knowledge", key=f"knowledge_add_{assistant.id}", type="primary"):
+            try:
+                stored, failed = assistants.add_knowledge(
+                    session.assistants(), documents, assistant, [(u.name, u.getvalue()) for u in uploads]
+                )
+            except BnaGPTError as error:
+                session.show_error(error)
+                return
+            for error in failed:
+                session.flash("error", str(error))
+            added = len(stored.files) - len(assistant.files)
+            if added:
+                session.flash("success", f"Added {added} file(s) to “{stored.name}”; indexing now.")
+            # A new key empties the uploader (its value cannot be set).
+            st.session_state["knowledge_round"] = st.session_state.get("knowledge_round", 0) + 1
+            st.rerun()
+
+
+def _remove_knowledge(assistant: Assistant, sha256: str, name: str) -> None:
+    try:
+        assistants.remove_knowledge(session.assistants(), assistant, sha256)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+        return
+    session.forget_unused_files()
+    session.flash("success", f"Removed “{name}” from “{assistant.name}”. Chats started before keep it.")
 
 
 def _form(assistant: Assistant) -> None:
@@ -179,6 +234,7 @@ def _delete(assistant: Assistant) -> None:
     except BnaGPTError as error:
         session.flash("error", str(error))
         return
+    session.forget_unused_files()
     session.flash("success", f"Deleted “{assistant.name}”. Chats started with it keep answering as before.")
 
 
