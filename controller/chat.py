@@ -106,10 +106,11 @@ class ChatSession:
     # -- files -----------------------------------------------------------------------------------
 
     def attach(
-        self, uploads: Sequence[tuple[str, bytes]], assistant: Assistant | None = None
+        self, uploads: Sequence[tuple[str, bytes]], assistant: Assistant | None = None, message: str = ""
     ) -> tuple[list[Attachment], list[UnreadableFile]]:
-        """Attach files to the open chat (a new chat, with a copy of `assistant`, is made for them):
-        (the files attached, the errors of those that could not be read, each naming its file)."""
+        """Attach files to the open chat (a new chat, with a copy of `assistant`, is made for them, named
+        after the `message` they came with, or the first file): (the files attached, the errors of those
+        that could not be read, each naming its file)."""
         if self.documents is None:
             raise UnreadableFile("Files cannot be attached in this app: it has no document store.")
         added: list[Attachment] = []
@@ -124,7 +125,7 @@ class ChatSession:
         self.settle()
         if self.conversation_id is None:
             created = self.store.create(
-                auto_name(added[0].name), rename_if_taken=True, assistant=assistant, named_by_user=False
+                auto_name(message.strip() or added[0].name), rename_if_taken=True, assistant=assistant
             )
             self.conversation_id = created.id
         current = self.store.get(self.conversation_id)
@@ -235,6 +236,7 @@ class Reply:
         self.notice: str | None = None
         self._question: str | None = None  # the first message, while answering it
         self.sources: list[Source] = []  # the file passages given to the model with the question
+        self.waiting = ""  # what the reply waits for before it starts, for the user
 
     @property
     def text(self) -> str:
@@ -314,8 +316,13 @@ class Reply:
             return
         deadline = time.monotonic() + INDEX_WAIT
         while documents.busy(files) and time.monotonic() < deadline:
+            busy = [f for f in files if documents.busy([f])]
+            done = min(documents.status(f.sha256).progress for f in busy) if busy else 1.0
+            names = ", ".join(f"“{f.name}”" for f in busy)
+            self.waiting = f"Indexing {names} before answering… {done:.0%}"
             yield ""
             time.sleep(0.2)
+        self.waiting = ""
 
     def _grounded(self, text: str, files: Sequence[Attachment]) -> str:
         """The question with the passages of the chat's (and its assistant's) files that answer it."""

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import logging
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,7 +112,9 @@ def _pdf(name: str, data: bytes) -> Reading:
             raise UnreadableFile(
                 f"“{name}” is protected with a password. Save a copy without the password and attach that."
             )
-        pages = [Section(page.extract_text() or "", f"page {n}") for n, page in enumerate(reader.pages, 1)]
+        pages = [
+            Section(_unwrap(page.extract_text() or ""), f"page {n}") for n, page in enumerate(reader.pages, 1)
+        ]
     except UnreadableFile:
         raise
     except (PyPdfError, NotImplementedError) as error:
@@ -130,6 +133,13 @@ def _pdf(name: str, data: bytes) -> Reading:
             "is not available yet; attach a PDF with selectable text, or the document it was made from."
         )
     return Reading(pages, len(pages), "pages")
+
+
+def _unwrap(text: str) -> str:
+    """A PDF page's text with its visual line breaks joined (paragraph breaks kept): passages then read
+    as sentences, for the embedding model and for the user."""
+    paragraphs = re.split(r"\n\s*\n", text)
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
 
 
 def _check_zip(name: str, data: bytes) -> None:

@@ -26,7 +26,7 @@ reply = navigation.take_pending_reply()
 session.show_flashes()
 if conversation is not None:
     chat_view.conversation_actions(conversation)
-    chat_view.files_panel(conversation, session.context_window(conversation))
+    chat_view.files_panel(conversation, session.context_window(conversation), live=reply is None)
 chat_view.show_conversation(conversation, welcome=reply is None)
 
 if reply is not None:

@@ -275,3 +275,42 @@ def test_import_a_chatgpt_export_and_download_everything(page, app_url, tmp_path
     exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
     assert exported["format"] == "bnagpt-export"
     assert sorted(c["name"] for c in exported["conversations"]) == ["Porto trip", "Saudação"]
+
+
+def test_a_file_attached_in_the_chat_box_is_cited_by_page_and_kept(page, app_url, tmp_path):
+    """Attach a PDF with the question, get the planted page as a source, open it, reload: all still there."""
+    from tests import make_files
+    from tests.test_documents import pages_with
+
+    pdf = tmp_path / "keeper.pdf"
+    pdf.write_bytes(make_files.pdf(pages_with("The lighthouse keeper's cat is named Bartolomeu.", 4, 6)))
+    page.goto(app_url)
+    box = page.get_by_placeholder("Message bnaGPT")
+    expect(box).to_be_editable()
+    page.locator('[data-testid="stChatInput"] input[type="file"]').set_input_files(str(pdf))
+    expect(page.get_by_text("keeper.pdf")).to_be_visible()
+    send(page, "What is the name of the lighthouse keeper's cat?")
+    # The first file loads the embedding model and indexes: minutes on a busy 2-core machine.
+    source = page.get_by_role("button", name="[1] keeper.pdf · page 4")
+    expect(source).to_be_visible(timeout=240_000)
+    source.click()
+    passage = page.get_by_test_id("stPopoverBody")
+    expect(passage).to_contain_text("The lighthouse keeper's cat is named Bartolomeu.")
+    page.reload()
+    expect(page.get_by_role("button", name="[1] keeper.pdf · page 4")).to_be_visible()
+    page.get_by_text("Files (1)").click()
+    expect(page.get_by_text("Ready")).to_be_visible()
+    assert len(list((tmp_path / "files").iterdir())) == 1
+
+
+def test_an_unreadable_file_is_named_and_the_message_kept(page, app_url, tmp_path):
+    exe = tmp_path / "setup.exe"
+    exe.write_bytes(b"MZ\x90\x00")
+    page.goto(app_url)
+    expect(page.get_by_placeholder("Message bnaGPT")).to_be_editable()
+    page.locator('[data-testid="stChatInput"] input[type="file"]').set_input_files(str(exe))
+    send(page, "Summarise the installer, please")
+    expect(page.get_by_text("“setup.exe” is not a kind of file bnaGPT reads", exact=False)).to_be_visible()
+    expect(page.get_by_text("Your message was not sent", exact=False).first).to_be_visible()
+    expect(page.locator("code", has_text="Summarise the installer, please")).to_be_visible()
+    assert not (tmp_path / "files").exists()

@@ -104,16 +104,19 @@ def show_sources(sources: Sequence[Source]) -> None:
                     st.text(source.passage)
 
 
-def files_panel(conversation: Conversation, window: tuple[int, int]) -> None:
-    """The files the chat (and its assistant) can draw on, with their indexing progress; redrawn every
-    second while one is indexing, so the bar moves and the file shows ready without a click."""
+def files_panel(conversation: Conversation, window: tuple[int, int], live: bool = True) -> None:
+    """The files the chat (and its assistant) can draw on, with their indexing progress; with `live`,
+    redrawn every second while one is indexing, so the bar moves and the file shows ready without a
+    click. Not while a reply streams: a fragment's rerun would interrupt it (the reply shows the progress)."""
     own = conversation.files
     inherited = conversation.assistant.files if conversation.assistant is not None else ()
     if not own and not inherited:
         return
     documents = session.documents()
     busy = documents.busy((*own, *inherited))
-    st.fragment(_files_list, run_every=1.0 if busy else None)(conversation.id, own, inherited, window)
+    st.fragment(_files_list, run_every=1.0 if busy and live else None)(
+        conversation.id, own, inherited, window
+    )
 
 
 def _files_list(
@@ -269,10 +272,16 @@ def stream_reply(reply: Reply) -> None:
         stop_slot.button("Stop", icon=":material/stop_circle:", key="stop_reply")
         body = st.container(key="reply_body").empty()  # the key names it for the browser tests
         text = ""
+        waiting = st.empty()
         try:
             with st.spinner("Thinking…", show_time=True):
                 frames = coalesce(reply)
                 first = next(frames, None)
+                while first == "":  # nothing to show yet: files being indexed, JSON being collected
+                    # Drawing is also where Streamlit lets Stop interrupt the run.
+                    waiting.caption(escape(reply.waiting or "Collecting the reply…"))
+                    first = next(frames, None)
+            waiting.empty()
             if first is not None:
                 text = first
                 body.markdown(for_display(text) + CURSOR)

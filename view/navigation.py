@@ -101,7 +101,7 @@ def send_typed() -> None:
     value = st.session_state.get("chat_prompt")
     text = getattr(value, "text", value) or ""
     files = getattr(value, "files", None) or []
-    if files and not attach(files) and text.strip():
+    if files and not attach(files, text) and text.strip():
         # No file could be read: the question is kept to send again, not answered without them.
         reply_failed("Your message was not sent because its files could not be attached.", unsent=text)
         return
@@ -109,7 +109,7 @@ def send_typed() -> None:
         send(text)
 
 
-def attach(uploads: list) -> bool:
+def attach(uploads: list, message: str = "") -> bool:
     """Attach uploaded files to the open chat (making one if needed); report each that fails by name.
     Return whether any was attached."""
     chat = session.chat()
@@ -117,7 +117,7 @@ def attach(uploads: list) -> bool:
     try:
         conversation = chat.conversation()
         assistant = conversation.assistant if conversation is not None else new_chat_assistant()
-        added, failed = chat.attach([(u.name, u.getvalue()) for u in uploads], assistant)
+        added, failed = chat.attach([(u.name, u.getvalue()) for u in uploads], assistant, message)
     except BnaGPTError as failure:
         session.flash("error", str(failure))
         return False
@@ -125,7 +125,8 @@ def attach(uploads: list) -> bool:
         session.flash("error", str(error))
     if added:
         names = ", ".join(f"“{f.name}”" for f in added)
-        session.flash("success", f"Attached {names}: indexing now; you can ask about it once it is ready.")
+        later = "" if message.strip() else ": indexing now; ask about it once it shows ready"
+        session.flash("success", f"Attached {names}{later}.")
         _show(chat.conversation_id)
     return bool(added)
 
