@@ -18,6 +18,7 @@ from tests.conftest import (
     saved_names,
     sidebar_names,
     stored_messages,
+    wait_until,
 )
 from utils.local_server import LocalEngine, bundled_model_path
 
@@ -345,6 +346,23 @@ def test_sidebar_lists_a_page_of_chats_and_searches_by_name(store):
     assert len(sidebar_names(at)) == 45
     at.sidebar.text_input(key="conversation_search").set_value("RIVERS chat").run()
     assert sidebar_names(at) == ["Chat 03 about rivers"]
-    at.sidebar.text_input(key="conversation_search").set_value("lakes").run()
+    at.sidebar.text_input(key="conversation_search").set_value("qzxv").run()
     assert sidebar_names(at) == []
     assert any("No conversation has those words" in c.value for c in at.sidebar.caption)
+
+
+def test_sidebar_search_also_finds_chats_by_meaning(store):
+    """A search with none of a chat's words still finds it when a message means the same (local
+    embeddings, loaded in the background on the first search), ranked with the keyword hits."""
+    store.create("Kitchen", [Message(Role.USER, "Give me a recipe for carrot cake with chocolate frosting")])
+    store.create("Travel", [Message(Role.USER, "Plan a three-day trip to Lisbon and Sintra")])
+    store.create("Code", [Message(Role.USER, "Why does my Python while loop never end?")])
+    at = new_app()
+    at.sidebar.text_input(key="conversation_search").set_value("dessert baking ideas").run()
+    # The model loads in the background; the page says so and shows the chats found once it is ready.
+    assert wait_until(lambda: "Kitchen" in sidebar_names(at.run()), 180)
+    assert sidebar_names(at) == ["Kitchen"]
+    at.sidebar.text_input(key="conversation_search").set_value("viagem a Portugal").run()
+    assert wait_until(lambda: sidebar_names(at.run())[:1] == ["Travel"], 60)
+    at.sidebar.text_input(key="conversation_search").set_value("python").run()
+    assert sidebar_names(at)[0] == "Code"  # the keyword hit comes first

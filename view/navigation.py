@@ -164,6 +164,11 @@ def retry() -> None:
         reply_failed(failure)
 
 
+def reply_pending() -> bool:
+    """Whether a reply will stream in this run (nothing may rerun the page meanwhile)."""
+    return _PENDING in st.session_state
+
+
 def take_pending_reply() -> Reply | None:
     """The reply a callback asked for, once."""
     return st.session_state.pop(_PENDING, None)

@@ -20,6 +20,7 @@ import streamlit as st
 
 from controller import library, local_models, providers, startup
 from controller.chat import ChatSession
+from controller.chat_search import MeaningSearch
 from controller.documents import Documents
 from controller.local_models import LocalModel
 from controller.providers import LOCAL, PROVIDERS, ProviderConfig, provider
@@ -96,6 +97,16 @@ def documents() -> Documents:
     return _documents(str(s.data_dir), s.max_file_mb)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _meaning_search(data_dir: str) -> MeaningSearch:
+    return MeaningSearch(Path(data_dir) / "chat-vectors")
+
+
+def meaning_search() -> MeaningSearch:
+    """The search of chats by meaning for the data in use (one per data folder and app process)."""
+    return _meaning_search(str(settings().data_dir))
+
+
 def file_store() -> FileStore:
     """Where attached files' bytes and indexes are kept."""
     return documents().store
@@ -105,6 +116,7 @@ def forget_unused_files() -> None:
     """Remove attached files nothing refers to any more (after a delete), quietly: the next one retries."""
     with contextlib.suppress(BnaGPTError, OSError):
         library.forget_unused_files(chat().store, assistants().list(), file_store())
+        meaning_search().forget({s.id for s in chat().store.list()})
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

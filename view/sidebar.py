@@ -10,6 +10,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from controller import chat_search
 from controller.providers import PROVIDERS, provider
 from errors import BnaGPTError
 from model.conversation import MAX_NAME_LENGTH, ConversationSummary, date_group
@@ -133,13 +134,54 @@ Row = tuple[str, ConversationSummary, str]  # (heading to show above it, or "", 
 def _search(store, query: str, folder: str) -> list[Row]:
     try:
         hits = store.search(query)
+        meaning = session.meaning_search().find(query, store.list(), _reader(store))
     except BnaGPTError as error:
         session.show_error(error)
         return []
+    if meaning is not None:
+        hits = chat_search.fuse(hits, meaning)
     hits = [h for h in hits if folder in (ALL_FOLDERS, h.summary.placement.folder)]
     if not hits:
-        st.caption("No conversation has those words in its name or messages.")
+        st.caption(
+            "No conversation has those words in its name or messages."
+            if meaning is None
+            else "No conversation has those words, or means something close."
+        )
+    if meaning is None:
+        _meaning_on_its_way()
     return [("Found" if i == 0 else "", h.summary, h.snippet) for i, h in enumerate(hits)]
+
+
+def _reader(store):
+    """A conversation's message texts (none if it is gone meanwhile), for the search by meaning."""
+
+    def read(conversation_id: str) -> list[str]:
+        try:
+            return [m.content for m in store.get(conversation_id).messages]
+        except BnaGPTError:
+            return []
+
+    return read
+
+
+def _meaning_on_its_way() -> None:
+    """While the search by meaning gets ready: say so, and redraw with its results once it is."""
+    search = session.meaning_search()
+    if search.error:
+        st.caption(escape(f"The search by meaning is not available: {search.error}"))
+        return
+    if navigation.reply_pending():
+        st.caption("Searching by meaning too, after this reply.")
+        return
+
+    def progress() -> None:
+        state = search.progress()
+        if state is None:
+            st.rerun()  # ready: the whole page again, now with the chats found by meaning
+        done, total = state
+        st.caption(f"Searching by meaning too… ({done} of {total} chats read)")
+
+    st.fragment(progress, run_every=1.0)()
 
 
 def _grouped(summaries: list[ConversationSummary], folder: str, now: datetime) -> list[Row]:
