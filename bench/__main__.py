@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, one table, the same figures as JSON under bench/results/.
 
-Run: .venv/bin/python -m bench [--quick] [--only streaming,store,page,serve,concurrency,browser,models]
+Run: .venv/bin/python -m bench [--quick]
+     [--only streaming,store,page,serve,concurrency,browser,models,documents]
 `--quick` uses fewer repeats and at most 1,000 conversations, to check the suite itself runs.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from bench.stats import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("streaming", "store", "page", "serve", "concurrency", "browser", "models")
+SECTIONS = ("streaming", "store", "page", "serve", "concurrency", "browser", "models", "documents")
 
 
 def machine() -> dict[str, object]:
@@ -61,7 +62,7 @@ def verdict(figure: Figure) -> str:
 
 def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
     """Run the chosen sections in order."""
-    from bench import browser, concurrency, models, page, serve, store, streaming
+    from bench import browser, concurrency, documents, models, page, serve, store, streaming
 
     figures: list[Figure] = []
     for section in sections:
@@ -81,6 +82,8 @@ def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
             figures += browser.run(2 if quick else browser.PAIRS)
         elif section == "models":
             figures += models.run(1 if quick else models.REPLIES, 1 if quick else models.LONG_PROMPTS)
+        elif section == "documents":
+            figures += documents.run()
         print(f"  {section} took {time.perf_counter() - started:.0f} s", flush=True)
     return figures
 

@@ -2,7 +2,8 @@
 passages that answer a question.
 
 Retrieval is hybrid: llama-index's BM25 retriever (exact words, names, numbers) and a dense retriever over
-the local embeddings (meaning, paraphrase), fused by reciprocal rank in llama-index's QueryFusionRetriever.
+the local embeddings (meaning, paraphrase), fused in llama-index's QueryFusionRetriever
+(controller/retrieval.py).
 One `Documents` serves the whole app process for a data folder; its one indexing thread works through a
 queue, so the chat stays usable and a file can be asked about as soon as its own index is saved.
 """
@@ -10,11 +11,13 @@ queue, so the chat stays usable and a file can be asked about as soon as its own
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,8 +31,11 @@ if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.retrievers import BaseRetriever
 
-CHUNK_TOKENS, CHUNK_OVERLAP = 200, 30
-ROW_PASSAGE_CHARS = 700  # rows and lines are joined into passages of about this size
+# Small passages: all-MiniLM-L6-v2 reads at most 256 word pieces (Portuguese takes more of them than
+# English), and one fact in a long passage is lost in its average (bench/documents.py: dense hit@5 0.48 at
+# 200 tokens, 0.68 at 96).
+CHUNK_TOKENS, CHUNK_OVERLAP = 96, 16
+ROW_PASSAGE_CHARS = 400  # rows and lines are joined into passages of about this size
 MAX_FILE_MB = 50
 
 
@@ -59,6 +65,7 @@ class FileStatus:
 def passages(reading: readers.Reading) -> list[Passage]:
     """Cut a file's sections into passages: pages and slides by sentences (about CHUNK_TOKENS tokens with
     some overlap), neighbouring rows and lines joined up to ROW_PASSAGE_CHARS ("Sheet1, rows 2–9")."""
+    _offline_nltk()
     from llama_index.core.node_parser import SentenceSplitter
 
     splitter = SentenceSplitter(chunk_size=CHUNK_TOKENS, chunk_overlap=CHUNK_OVERLAP)
@@ -88,6 +95,14 @@ def passages(reading: readers.Reading) -> list[Passage]:
         run.append(section)
     flush()
     return out
+
+
+def _offline_nltk() -> None:
+    """Point llama-index at the NLTK data its own wheel ships (sentence splitting, stopwords): otherwise
+    it looks in the user's cache folder and, not finding it there, tries to download it."""
+    import llama_index.core
+
+    os.environ.setdefault("NLTK_DATA", str(Path(llama_index.core.__file__).parent))
 
 
 class Documents:

@@ -365,3 +365,23 @@ def test_a_question_sent_with_its_file_waits_for_the_index(
     assert reply.notice is None
     asked = next(r for r in scripted_server.requests if r.get("stream"))
     assert "cobalt blue" in asked["messages"][-1]["content"]
+
+
+def test_indexing_downloads_nothing(tmp_path):
+    """llama-index looks for its sentence splitter's NLTK data in the user's cache and downloads it when
+    missing; the app points it at the copy inside its wheel instead (a fresh HOME proves it)."""
+    import subprocess
+    import sys
+
+    script = (
+        "from controller.documents import passages; from controller import readers; from tests import make_files; "
+        "print(len(passages(readers.read('a.pdf', make_files.pdf(['One sentence. Another one. ' * 80])))))"
+    )
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) > 1
+    assert "nltk" not in out.stderr.lower() + out.stdout.lower()
+    assert not (tmp_path / ".cache" / "llama_index").exists()
