@@ -385,3 +385,26 @@ def test_indexing_downloads_nothing(tmp_path):
     assert int(out.stdout) > 1
     assert "nltk" not in out.stderr.lower() + out.stdout.lower()
     assert not (tmp_path / ".cache" / "llama_index").exists()
+
+
+def test_the_chat_lists_its_files_and_removes_one(store, documents, tmp_path):
+    """Reopened in a new tab (or after a restart), the chat lists its files, ready, with their size and
+    pages; "Whole file" and "Remove" change what is stored."""
+    from tests.conftest import new_app
+
+    chat = ChatSession(store, documents=documents)
+    added, _ = chat.attach(
+        [("keeper.pdf", make_files.pdf(pages_with(FACT, 2, 3))), ("notes.txt", FACT.encode())]
+    )
+    assert documents.wait(120)
+    at = new_app(c=chat.conversation_id)
+    panel = at.expander[[e.label for e in at.expander].index("Files (2)")]
+    shown = " ".join(m.value for m in panel.markdown).replace("\\", "")  # Markdown escapes
+    assert "keeper.pdf · 2 KB · 3 pages" in shown and "notes.txt · 1 KB · 1 line" in shown
+    assert sum("Ready" in c.value for c in panel.caption) == 2
+    at.toggle(key=f"whole_{chat.conversation_id}_{added[0].sha256[:16]}").set_value(True).run()
+    assert store.get(chat.conversation_id).files[0].whole
+    at.button(key=f"detach_{chat.conversation_id}_{added[1].sha256[:16]}").click().run()
+    assert [f.name for f in store.get(chat.conversation_id).files] == ["keeper.pdf"]
+    assert not (tmp_path / "files" / added[1].sha256).exists()
+    assert not at.exception

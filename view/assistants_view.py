@@ -13,7 +13,7 @@ from errors import BnaGPTError
 from model.assistant import Assistant
 from utils.markdown import escape
 from view import navigation, session
-from view.chat_view import json_mode_input
+from view.chat_view import count, json_mode_input
 
 NEW = "new"
 SIDEBAR_CHOICE = "The one chosen in the sidebar"
@@ -84,7 +84,7 @@ def _knowledge(assistant: Assistant) -> None:
             status = documents.status(file.sha256)
             state = {"ready": "ready", "failed": "could not be indexed"}.get(status.state, "indexing…")
             left, right = st.columns([5, 1], vertical_alignment="center")
-            left.markdown(escape(f"{file.name} · {file.pages:,} {file.unit} · {state}"))
+            left.markdown(escape(f"{file.name} · {count(file.pages, file.unit)} · {state}"))
             right.button(
                 "Remove",
                 key=f"knowledge_remove_{assistant.id}_{file.sha256[:16]}",

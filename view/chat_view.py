@@ -142,7 +142,7 @@ def _file_row(
     size = f"{file.size / 2**20:,.1f} MB" if file.size >= 2**20 else f"{max(1, file.size // 1024):,} KB"
     origin = "" if removable else " · from the assistant"
     with st.container(horizontal=True, vertical_alignment="center", key=f"file_{file.sha256[:16]}"):
-        st.markdown(escape(f"{file.name}") + f" · {size} · {file.pages:,} {file.unit}{escape(origin)}")
+        st.markdown(escape(f"{file.name} · {size} · {count(file.pages, file.unit)}{origin}"))
         if status.state == "ready":
             st.caption(":material/check_circle: Ready")
         elif status.state == "failed":
@@ -173,6 +173,11 @@ def _file_row(
             )
     if status.state == "failed":
         st.caption(escape(status.error))
+
+
+def count(number: int, unit: str) -> str:
+    """ "1 page", "3 pages": `unit` is the plural."""
+    return f"{number:,} {unit[:-1] if number == 1 and unit.endswith('s') else unit}"
 
 
 def _use_whole(conversation_id: str, sha256: str, whole: bool) -> None:
