@@ -314,6 +314,7 @@ class Reply:
         documents = self._session.documents
         if not files or documents is None:
             return
+        documents.index(files)  # an imported chat's files, say, are indexed on first use
         deadline = time.monotonic() + INDEX_WAIT
         while documents.busy(files) and time.monotonic() < deadline:
             busy = [f for f in files if documents.busy([f])]

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,9 +21,6 @@ from controller import embeddings
 from model.conversation import ConversationSummary
 from model.search import SNIPPET_CHARS, SearchHit
 from utils.files import atomic_write
-
-if TYPE_CHECKING:
-    from llama_index.core.base.embeddings.base import BaseEmbedding
 
 MESSAGE_CHARS = 600  # of each message, embedded (the model reads about 256 tokens anyway)
 MAX_MESSAGES = 60  # the newest of each chat
@@ -47,7 +43,7 @@ class MeaningSearch:
     def __init__(
         self,
         folder: Path,
-        embedder: Callable[[], BaseEmbedding] = embeddings.embedder,
+        embedder: Callable[[], embeddings.Embedder] = embeddings.embedder,
         embedder_name: str = embeddings.NAME,
     ) -> None:
         self.folder = Path(folder)

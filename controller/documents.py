@@ -28,7 +28,6 @@ from model.attachment import Attachment, clean_file_name
 from model.file_store import FileStore, Passage
 
 if TYPE_CHECKING:
-    from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.retrievers import BaseRetriever
 
 # Small passages: all-MiniLM-L6-v2 reads at most 256 word pieces (Portuguese takes more of them than
@@ -111,7 +110,7 @@ class Documents:
     def __init__(
         self,
         store: FileStore,
-        embedder: Callable[[], BaseEmbedding] = embeddings.embedder,
+        embedder: Callable[[], embeddings.Embedder] = embeddings.embedder,
         embedder_name: str = embeddings.NAME,
         max_file_mb: int = MAX_FILE_MB,
     ) -> None:
@@ -196,6 +195,13 @@ class Documents:
             sha = self._queue.get()
             try:
                 self._index_one(sha)
+            except FileNotFoundError:
+                message = (
+                    "Its content is missing from the data folder (an import or backup without it). Remove it "
+                    "and attach the file again."
+                )
+                with self._lock:
+                    self._status[sha] = FileStatus("failed", error=message)
             except Exception as error:  # one bad file must not stop the others
                 message = (
                     str(error) if isinstance(error, UnreadableFile) else f"{type(error).__name__}: {error}"

