@@ -334,9 +334,15 @@ class Reply:
 
         budget = grounding.budget_chars(self._config.context_window, self._config.max_tokens)
         self.sources, pending = grounding.gather(documents, files, text, budget)
-        if pending:
-            names = ", ".join(f"“{f.name}”" for f in pending)
-            self.notice = f"Still being indexed, so not used for this answer: {names}."
+        notes = []
+        for file in pending:
+            status = documents.status(file.sha256)
+            if status.state == "failed":
+                notes.append(f"“{file.name}” could not be indexed ({status.error}); this answer does not use it.")
+            else:
+                notes.append(f"“{file.name}” is still being indexed; this answer does not use it yet.")
+        if notes:
+            self.notice = " ".join(notes)
         return grounding.prompt(text, self.sources) if self.sources else text
 
     def _json_reply(

@@ -11,6 +11,7 @@ queue, so the chat stays usable and a file can be asked about as soon as its own
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import queue
 import threading
@@ -26,6 +27,7 @@ from controller import embeddings, readers
 from errors import UnreadableFile
 from model.attachment import Attachment, clean_file_name
 from model.file_store import FileStore, Passage
+from utils.loading import IMPORTS
 
 if TYPE_CHECKING:
     from llama_index.core.retrievers import BaseRetriever
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 # Small passages: all-MiniLM-L6-v2 reads at most 256 word pieces (Portuguese takes more of them than
 # English), and one fact in a long passage is lost in its average (bench/documents.py: dense hit@5 0.48 at
 # 200 tokens, 0.68 at 96).
+_log = logging.getLogger(__name__)
 CHUNK_TOKENS, CHUNK_OVERLAP = 96, 16
 ROW_PASSAGE_CHARS = 400  # rows and lines are joined into passages of about this size
 MAX_FILE_MB = 50
@@ -65,7 +68,8 @@ def passages(reading: readers.Reading) -> list[Passage]:
     """Cut a file's sections into passages: pages and slides by sentences (about CHUNK_TOKENS tokens with
     some overlap), neighbouring rows and lines joined up to ROW_PASSAGE_CHARS ("Sheet1, rows 2–9")."""
     _offline_nltk()
-    from llama_index.core.node_parser import SentenceSplitter
+    with IMPORTS:
+        from llama_index.core.node_parser import SentenceSplitter
 
     splitter = SentenceSplitter(chunk_size=CHUNK_TOKENS, chunk_overlap=CHUNK_OVERLAP)
     out: list[Passage] = []
@@ -99,7 +103,8 @@ def passages(reading: readers.Reading) -> list[Passage]:
 def _offline_nltk() -> None:
     """Point llama-index at the NLTK data its own wheel ships (sentence splitting, stopwords): otherwise
     it looks in the user's cache folder and, not finding it there, tries to download it."""
-    import llama_index.core
+    with IMPORTS:
+        import llama_index.core
 
     os.environ.setdefault("NLTK_DATA", str(Path(llama_index.core.__file__).parent))
 
@@ -203,6 +208,8 @@ class Documents:
                 with self._lock:
                     self._status[sha] = FileStatus("failed", error=message)
             except Exception as error:  # one bad file must not stop the others
+                if not isinstance(error, UnreadableFile):
+                    _log.exception("indexing %s failed", self._names.get(sha, sha))
                 message = (
                     str(error) if isinstance(error, UnreadableFile) else f"{type(error).__name__}: {error}"
                 )
@@ -244,7 +251,8 @@ class Documents:
         if not ready or not question.strip():
             return []
         retriever = self._retriever(ready, top_k)
-        from llama_index.core.schema import QueryBundle
+        with IMPORTS:
+            from llama_index.core.schema import QueryBundle
 
         vector = self._embedder().get_query_embedding(question)
         found = retriever.retrieve(QueryBundle(question, embedding=vector))
@@ -277,7 +285,8 @@ class Documents:
             if key in self._retrievers:
                 self._retrievers.move_to_end(key)
                 return self._retrievers[key]
-        from controller.retrieval import hybrid_retriever
+        with IMPORTS:
+            from controller.retrieval import hybrid_retriever
 
         parts = [(f.sha256, *self._load(f.sha256)) for f in {f.sha256: f for f in files}.values()]
         retriever = hybrid_retriever(parts, top_k)

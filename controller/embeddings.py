@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from utils.loading import IMPORTS
+
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
@@ -71,8 +73,9 @@ def _load() -> Embedder:
 
 
 def embedder() -> Embedder:
-    """The shared model (loaded once per process, by one thread)."""
-    with _lock:
+    """The shared model (loaded once per process, by one thread, and never while another thread imports
+    the agent stack: utils/loading.py)."""
+    with IMPORTS, _lock:
         return _load()
 
 

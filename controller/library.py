@@ -43,11 +43,17 @@ def export_file(
 ) -> tuple[bytes, str, str]:
     """(content, file name, MIME type) of a download: kind is "json" (with the attached files, when
     `files` is given) or "markdown"."""
+    name, mime = export_name(conversations, kind, stem)
+    if kind == "markdown":
+        return to_markdown(conversations), name, mime
+    return encode_export(conversations, blobs(conversations, files)), name, mime
+
+
+def export_name(conversations: Sequence[Conversation], kind: str, stem: str | None = None) -> tuple[str, str]:
+    """(file name, MIME type) of a download, without making it."""
     if stem is None:
         stem = file_stem(conversations[0].name) if len(conversations) == 1 else "bnagpt-conversations"
-    if kind == "markdown":
-        return to_markdown(conversations), f"{stem}.md", MARKDOWN_MIME
-    return encode_export(conversations, blobs(conversations, files)), f"{stem}.json", JSON_MIME
+    return (f"{stem}.md", MARKDOWN_MIME) if kind == "markdown" else (f"{stem}.json", JSON_MIME)
 
 
 def blobs(conversations: Sequence[Conversation], files: FileStore | None) -> dict[str, bytes]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 
 from errors import ProviderMisconfigured
+from utils.loading import IMPORTS
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -122,17 +122,13 @@ def _common(config: ProviderConfig, http_client: httpx.Client) -> dict:
     }
 
 
-_LOADING = threading.Lock()
-
-
 def preload() -> None:
     """Import the agent stack (llama-index, the OpenAI client, our agent and transport): about 2 s, so the
     app does it in the background after drawing its first page, and the first reply need not wait.
 
-    Every import of the stack goes through here, one thread at a time: two threads importing packages with
-    circular imports (llama-index has some) at once can see each other's half-initialised modules.
+    Every import of the stack goes through here, one thread at a time (utils/loading.py says why).
     """
-    with _LOADING:
+    with IMPORTS:
         import llama_index.llms.groq
         import llama_index.llms.openai_like
 

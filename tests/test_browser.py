@@ -5,6 +5,7 @@ Drives Debian's chromium through Playwright against `streamlit run app.py` on th
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -301,6 +302,14 @@ def test_a_file_attached_in_the_chat_box_is_cited_by_page_and_kept(page, app_url
     page.get_by_text("Files (1)").click()
     expect(page.get_by_text("Ready")).to_be_visible()
     assert len(list((tmp_path / "files").iterdir())) == 1
+    # The chat's JSON export (made when clicked) carries the file itself.
+    page.get_by_role("button", name="Conversation").click()
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Export as JSON").click()
+    exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    (sha,) = exported["files"]
+    assert base64.b64decode(exported["files"][sha]) == pdf.read_bytes()
+    assert exported["conversations"][0]["files"][0]["name"] == "keeper.pdf"
 
 
 def test_an_unreadable_file_is_named_and_the_message_kept(page, app_url, tmp_path):

@@ -9,6 +9,7 @@ User messages are shown as plain text, exactly as typed.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +24,7 @@ from errors import BnaGPTError
 from model.assistant import GENERAL, JsonMode, clean_assistant
 from model.attachment import Attachment, Source
 from model.conversation import MAX_FOLDER_LENGTH, Conversation
+from model.file_store import FileStore
 from model.message import Message, MessageStatus, Role
 from utils.markdown import escape, for_display
 from view import navigation, session
@@ -357,9 +359,15 @@ def conversation_actions(conversation: Conversation) -> None:
                 st.rerun()
         _json_mode_form(conversation)
         for kind, label in (("json", "JSON"), ("markdown", "Markdown")):
-            data, name, mime = library.export_file([conversation], kind, files=session.file_store())
+            # Made when clicked, not on every rerun: a JSON export carries the chat's files.
+            name, mime = library.export_name([conversation], kind)
             st.download_button(
-                f"Export as {label}", data, name, mime, icon=":material/download:", key=f"export_{kind}"
+                f"Export as {label}",
+                functools.partial(_export, conversation, kind, session.file_store()),
+                name,
+                mime,
+                icon=":material/download:",
+                key=f"export_{kind}",
             )
         st.button(
             "Move to the trash",
@@ -368,6 +376,11 @@ def conversation_actions(conversation: Conversation) -> None:
             on_click=navigation.trash_chat,
             args=(conversation.id, conversation.name),
         )
+
+
+def _export(conversation: Conversation, kind: str, files: FileStore) -> bytes:
+    """The download's bytes (called by Streamlit outside the page run: no session state here)."""
+    return library.export_file([conversation], kind, files=files)[0]
 
 
 def json_mode_input(mode: JsonMode, key: str) -> JsonMode:
