@@ -338,7 +338,8 @@ class Reply:
         for file in pending:
             status = documents.status(file.sha256)
             if status.state == "failed":
-                notes.append(f"“{file.name}” could not be indexed ({status.error}); this answer does not use it.")
+                why = f"“{file.name}” could not be indexed ({status.error})"
+                notes.append(f"{why}; this answer does not use it.")
             else:
                 notes.append(f"“{file.name}” is still being indexed; this answer does not use it yet.")
         if notes:

@@ -434,6 +434,8 @@ loading.join()
 print(documents.status(attached.sha256).state, documents.status(attached.sha256).error)
 """
     root = str(Path(__file__).parent.parent)
-    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=600, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=600, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ready", out.stdout
