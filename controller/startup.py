@@ -27,7 +27,7 @@ def start(
     engine: LocalEngine | None,
     backups: Backups,
     files: FileStore | None = None,
-    assistants: Callable[[], Sequence[Assistant]] = list,
+    assistants: Callable[[], Sequence[Assistant]] | None = None,
 ) -> threading.Thread:
     """Run the start-up steps in one background thread."""
 
@@ -40,7 +40,8 @@ def start(
             store.prepare_search()
         with contextlib.suppress(BnaGPTError, OSError):  # the Library page shows the backups there are
             # with BNAGPT_BACKUPS=0 no backup is taken; the purge still runs
-            daily_upkeep(store, backups, files, assistants())
+            # Without the assistants, their knowledge would look unused: no files are removed then.
+            daily_upkeep(store, backups, files if assistants else None, assistants() if assistants else ())
 
     thread = threading.Thread(target=steps, name="bnagpt-start-up", daemon=True)
     thread.start()
