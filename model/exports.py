@@ -21,10 +21,18 @@ def to_markdown(conversations: Sequence[Conversation]) -> bytes:
             f"*{len(conversation.messages)} messages, {conversation.created_at:%Y-%m-%d %H:%M} to "
             f"{conversation.updated_at:%Y-%m-%d %H:%M} UTC*",
         ]
+        if conversation.files:
+            lines += ["", "*Files: " + ", ".join(f.name for f in conversation.files) + "*"]
         for message in conversation.messages:
             speaker = _SPEAKERS.get(message.role, message.role.value)
             note = _NOTES.get(message.status, "")
             lines += ["", f"**{speaker}** · {message.created_at:%Y-%m-%d %H:%M}{note}", "", message.content]
+            if message.sources:
+                lines += [""] + [
+                    f"- [{s.number}] {s.name}{', ' + s.location if s.location else ''}: "
+                    + " ".join(s.passage.split())
+                    for s in message.sources
+                ]
         parts.append("\n".join(lines))
     return ("\n\n---\n\n".join(parts) + "\n").encode("utf-8")
 

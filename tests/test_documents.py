@@ -439,3 +439,18 @@ print(documents.status(attached.sha256).state, documents.status(attached.sha256)
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ready", out.stdout
+
+
+def test_the_markdown_export_names_the_files_and_the_passages(
+    store, documents, scripted_server, scripted_config
+):
+    scripted_server.script.stream_chunks = ["It was repainted cobalt blue [1]."]
+    chat = ChatSession(store, documents=documents)
+    chat.attach([("islands.txt", FACT.encode())])
+    reply = chat.send(QUESTION, scripted_config)
+    "".join(reply)
+    reply.close()
+    data, _, _ = library.export_file([store.get(chat.conversation_id)], "markdown")
+    text = data.decode()
+    assert "*Files: islands.txt*" in text
+    assert f"- [1] islands.txt, line 1: {FACT}" in text
