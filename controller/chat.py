@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from controller import json_mode
+from controller import grounding, json_mode
 from controller.assistants import openai_errors, with_assistant
 from controller.provider_errors import provider_errors, translate
 from controller.providers import LOCAL, Connection, ProviderConfig, connect, provider
@@ -199,15 +199,6 @@ _UNANSWERED = (MessageStatus.FAILED, MessageStatus.INVALID)
 INDEX_WAIT = 300.0  # seconds a question waits for its files' indexing
 
 
-def grounding_check(text: str, sources: Sequence[Source]) -> tuple[Source, ...]:
-    """The sources with those the reply cites marked (nothing to check without sources)."""
-    if not sources:
-        return ()
-    from controller import grounding
-
-    return grounding.check(text, sources)
-
-
 def _turn(messages: Sequence[Message]) -> tuple[list[Message], str]:
     """The history before the last user message (failed replies left out), and that message."""
     for index in range(len(messages) - 1, -1, -1):
@@ -330,8 +321,6 @@ class Reply:
         documents = self._session.documents
         if not files or documents is None:
             return text
-        from controller import grounding
-
         budget = grounding.budget_chars(self._config.context_window, self._config.max_tokens)
         self.sources, pending = grounding.gather(documents, files, text, budget)
         notes = []
@@ -385,7 +374,7 @@ class Reply:
         if not text.strip() and status != MessageStatus.COMPLETE:
             return  # nothing arrived: the user's message stays unanswered, with a Retry
         try:
-            sources = grounding_check(text, self.sources)
+            sources = grounding.check(text, self.sources) if self.sources else ()
             message = Message(Role.ASSISTANT, text, status=status, sources=sources)
             self._session.store.append(self._conversation_id, message)
         except StoreError as error:  # deleted in another tab, say: the text is still shown
