@@ -10,6 +10,8 @@ import pytest
 from controller import grounding, library
 from controller.chat import ChatSession
 from controller.documents import Documents
+from controller.local_models import QWEN_CODER
+from controller.providers import LOCAL, ProviderConfig
 from errors import UnreadableFile
 from model.assistant import Assistant
 from model.assistant_store import AssistantStore
@@ -20,6 +22,7 @@ from model.json_store import JsonConversationStore
 from model.message import MessageStatus, Role
 from tests import make_files
 from tests.conftest import read_conversation
+from utils.local_server import MODEL_ALIAS, LocalEngine
 
 FILLER_EN = "The committee reviewed routine matters of the quarter and approved the minutes without changes. "
 FILLER_PT = "A comissão analisou assuntos de rotina do trimestre e aprovou a ata sem alterações. "
@@ -454,3 +457,32 @@ def test_the_markdown_export_names_the_files_and_the_passages(
     text = data.decode()
     assert "*Files: islands.txt*" in text
     assert f"- [1] islands.txt, line 1: {FACT}" in text
+
+
+@pytest.mark.engine
+@pytest.mark.skipif(not QWEN_CODER.file.is_file(), reason="the optional model: `make model` installs it")
+def test_the_optional_qwen_model_cites_the_planted_page_in_both_languages(store, documents, tmp_path):
+    """The bundled 135M model answers from the passages but seldom writes [n]; Qwen2.5-Coder-1.5B cites
+    the planted page, asked in English and in Portuguese."""
+    engine = LocalEngine(QWEN_CODER.file, context_size=4096, parallel=1)
+    try:
+        engine.ensure_running()
+        chat = ChatSession(store, engine, documents)
+        fact = "The Berlenga lighthouse keeper's cat is named Bartolomeu."
+        chat.attach([("keeper.pdf", make_files.pdf(pages_with(fact, 4, 6)))])
+        assert documents.wait(300)
+        config = ProviderConfig(
+            kind=LOCAL, model=MODEL_ALIAS, context_window=4096, max_tokens=120, temperature=0
+        )
+        for question in (
+            "What is the name of the lighthouse keeper's cat?",
+            "Qual é o nome do gato do faroleiro?",
+        ):
+            reply = chat.send(question, config)
+            text = "".join(reply)
+            reply.close()
+            answer = store.get(chat.conversation_id).messages[-1]
+            assert "Bartolomeu" in text
+            assert [s.location for s in answer.sources if s.cited] == ["page 4"], text
+    finally:
+        engine.stop()
