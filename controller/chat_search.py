@@ -9,7 +9,6 @@ update time, and made again only when it changed.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ import numpy as np
 
 from controller import embeddings
 from model.conversation import ConversationSummary
+from model.file_store import read_vectors, write_vectors
 from model.search import SNIPPET_CHARS, SearchHit
-from utils.files import atomic_write
 
 MESSAGE_CHARS = 600  # of each message, embedded (the model reads about 256 tokens anyway)
 MAX_MESSAGES = 60  # the newest of each chat
@@ -163,33 +162,17 @@ class MeaningSearch:
     def _stamp(summary: ConversationSummary) -> str:
         return f"{summary.updated_at.isoformat()}|{summary.message_count}|{summary.name}"
 
-    def _paths(self, cid: str) -> tuple[Path, Path]:
-        stem = f"{cid}.{self._name}"
-        return self.folder / f"{stem}.json", self.folder / f"{stem}.npy"
+    def _stem(self, cid: str) -> Path:
+        return self.folder / f"{cid}.{self._name}"
 
     def _load(self, cid: str, stamp: str) -> tuple[list[str], np.ndarray] | None:
-        head, body = self._paths(cid)
-        try:
-            meta = json.loads(head.read_bytes())
-            if meta.get("stamp") != stamp:
-                return None
-            matrix = np.load(body, allow_pickle=False)
-            texts = [str(t) for t in meta["texts"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        found = read_vectors(self._stem(cid), "texts")
+        if found is None or found[0].get("stamp") != stamp:
             return None
-        return (texts, matrix) if len(texts) == len(matrix) else None
+        return [str(t) for t in found[0]["texts"]], found[1]
 
     def _save(self, cid: str, stamp: str, texts: list[str], matrix: np.ndarray) -> None:
-        import io
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        head, body = self._paths(cid)
-        buffer = io.BytesIO()
-        np.save(buffer, matrix, allow_pickle=False)
-        atomic_write(body, buffer.getvalue(), durable=False)
-        atomic_write(
-            head, json.dumps({"stamp": stamp, "texts": texts}, ensure_ascii=False).encode(), durable=False
-        )
+        write_vectors(self._stem(cid), {"stamp": stamp, "texts": texts}, matrix)
 
 
 def fuse(keyword: Sequence[SearchHit], meaning: Sequence[MeaningHit], limit: int = 50) -> list[SearchHit]:

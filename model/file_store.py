@@ -55,31 +55,23 @@ class FileStore:
         return self._file(sha).is_file()
 
     def save_index(self, sha: str, embedder: str, passages: list[Passage], vectors: np.ndarray) -> None:
-        """Keep a file's passages and embeddings (the vectors file first: the JSON marks it complete)."""
-        self.indexes.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.save(buffer, vectors.astype(np.float32), allow_pickle=False)
-        stem = self._stem(sha, embedder)
-        atomic_write(self._path(stem, "npy"), buffer.getvalue(), durable=False)
-        body = {"passages": [[p.text, p.location] for p in passages]}
-        atomic_write(self._path(stem, "json"), json.dumps(body, ensure_ascii=False).encode(), durable=False)
+        """Keep a file's passages and embeddings."""
+        rows = [[p.text, p.location] for p in passages]
+        write_vectors(self._stem(sha, embedder), {"passages": rows}, vectors)
 
     def load_index(self, sha: str, embedder: str) -> tuple[list[Passage], np.ndarray] | None:
         """A file's passages and embeddings, or None if it has no usable index (it is then made again)."""
-        stem = self._stem(sha, embedder)
+        found = read_vectors(self._stem(sha, embedder), "passages")
+        if found is None:
+            return None
         try:
-            body: Any = json.loads(self._path(stem, "json").read_bytes())
-            vectors = np.load(self._path(stem, "npy"), allow_pickle=False)
-            passages = [Passage(str(t), str(loc)) for t, loc in body["passages"]]
-        except (OSError, ValueError, KeyError, TypeError):
+            return [Passage(str(t), str(loc)) for t, loc in found[0]["passages"]], found[1]
+        except (ValueError, TypeError):
             return None
-        if vectors.ndim != 2 or len(vectors) != len(passages):
-            return None
-        return passages, vectors
 
     def has_index(self, sha: str, embedder: str) -> bool:
         """Whether the file was indexed with this embedder."""
-        return self._path(self._stem(sha, embedder), "json").is_file()
+        return _beside(self._stem(sha, embedder), "json").is_file()
 
     def keep_only(self, used: Iterable[str]) -> int:
         """Remove stored files (and their indexes) not in `used`; return how many files went."""
@@ -100,10 +92,35 @@ class FileStore:
             raise FileNotFoundError(sha)
         return self.files / sha
 
-    @staticmethod
-    def _path(stem: Path, suffix: str) -> Path:
-        return stem.with_name(f"{stem.name}.{suffix}")  # `with_suffix` would eat the embedder's name
-
     def _stem(self, sha: str, embedder: str) -> Path:
         self._file(sha)  # checks the name
         return self.indexes / f"{sha}.{embedder}"
+
+
+def write_vectors(stem: Path, meta: dict[str, Any], vectors: np.ndarray) -> None:
+    """`<stem>.npy` (float32 rows) and `<stem>.json` (`meta`, a list under one key per row). The vectors
+    go first: a JSON file says both are complete. Not fsynced: an index lost in a power cut is made again."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.save(buffer, vectors.astype(np.float32), allow_pickle=False)
+    atomic_write(_beside(stem, "npy"), buffer.getvalue(), durable=False)
+    atomic_write(_beside(stem, "json"), json.dumps(meta, ensure_ascii=False).encode(), durable=False)
+
+
+def read_vectors(stem: Path, rows: str) -> tuple[dict[str, Any], np.ndarray] | None:
+    """What `write_vectors` wrote, or None if missing or broken (then made again); `meta[rows]` must have
+    one item per vector."""
+    try:
+        meta = json.loads(_beside(stem, "json").read_bytes())
+        vectors = np.load(_beside(stem, "npy"), allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or not isinstance(meta.get(rows), list):
+        return None
+    if vectors.ndim != 2 or len(vectors) != len(meta[rows]):
+        return None
+    return meta, vectors
+
+
+def _beside(stem: Path, suffix: str) -> Path:
+    return stem.with_name(f"{stem.name}.{suffix}")  # `with_suffix` would eat the embedder's name
