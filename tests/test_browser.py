@@ -108,6 +108,8 @@ def send(page, text: str) -> None:
     box = page.get_by_placeholder("Message bnaGPT")
     expect(box).to_be_editable(timeout=60_000)
     box.fill(text)
+    # The box sends nothing while an attached file is still uploading: Enter would be lost.
+    expect(page.get_by_role("button", name="Send message")).to_be_enabled()
     box.press("Enter")
 
 
