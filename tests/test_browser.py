@@ -113,6 +113,12 @@ def send(page, text: str) -> None:
     box.press("Enter")
 
 
+def attach(page, path: Path) -> None:
+    """Put a file in the chat box and wait until the box lists it (then `send` waits for its upload)."""
+    page.locator('[data-testid="stChatInput"] input[type="file"]').set_input_files(str(path))
+    expect(page.get_by_role("button", name=f"Remove {path.name}")).to_be_visible()
+
+
 def bubbles(page):
     return page.locator('[data-testid="stChatMessage"]')
 
@@ -290,8 +296,7 @@ def test_a_file_attached_in_the_chat_box_is_cited_by_page_and_kept(page, app_url
     page.goto(app_url)
     box = page.get_by_placeholder("Message bnaGPT")
     expect(box).to_be_editable()
-    page.locator('[data-testid="stChatInput"] input[type="file"]').set_input_files(str(pdf))
-    expect(page.get_by_text("keeper.pdf")).to_be_visible()
+    attach(page, pdf)
     send(page, "What is the name of the lighthouse keeper's cat?")
     # The first file loads the embedding model and indexes: minutes on a busy 2-core machine.
     source = page.get_by_role("button", name="[1] keeper.pdf · page 4")
@@ -319,7 +324,7 @@ def test_an_unreadable_file_is_named_and_the_message_kept(page, app_url, tmp_pat
     exe.write_bytes(b"MZ\x90\x00")
     page.goto(app_url)
     expect(page.get_by_placeholder("Message bnaGPT")).to_be_editable()
-    page.locator('[data-testid="stChatInput"] input[type="file"]').set_input_files(str(exe))
+    attach(page, exe)
     send(page, "Summarise the installer, please")
     expect(page.get_by_text("“setup.exe” is not a kind of file bnaGPT reads", exact=False)).to_be_visible()
     expect(page.get_by_text("Your message was not sent", exact=False).first).to_be_visible()
