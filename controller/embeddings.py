@@ -77,8 +77,3 @@ def embedder() -> Embedder:
     the agent stack: utils/loading.py)."""
     with IMPORTS, _lock:
         return _load()
-
-
-def loaded() -> bool:
-    """Whether the model is in memory already."""
-    return _load.cache_info().currsize > 0

@@ -56,11 +56,6 @@ class Reading:
     unit: str
 
 
-def supported(name: str) -> bool:
-    """Whether a file of this name can be read."""
-    return extension(name) in KINDS
-
-
 def read(name: str, data: bytes) -> Reading:
     """The text of a file; raise UnreadableFile naming it."""
     kind = extension(name)
