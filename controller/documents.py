@@ -186,36 +186,30 @@ class Documents:
 
     def wait(self, timeout: float) -> bool:
         """Wait until the queue is done (for tests and benchmarks); return whether it is."""
-        done = threading.Event()
-
-        def check() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=check, daemon=True).start()
-        return done.wait(timeout)
+        queued = self._queue
+        with queued.all_tasks_done:  # the queue's own condition, as `join` uses, but with a deadline
+            return queued.all_tasks_done.wait_for(lambda: not queued.unfinished_tasks, timeout)
 
     def _work(self) -> None:
         while True:
             sha = self._queue.get()
+            failure = ""
             try:
                 self._index_one(sha)
+            except UnreadableFile as error:
+                failure = str(error)
             except FileNotFoundError:
-                message = (
+                failure = (
                     "Its content is missing from the data folder (an import or backup without it). Remove it "
                     "and attach the file again."
                 )
-                with self._lock:
-                    self._status[sha] = FileStatus("failed", error=message)
-            except Exception as error:  # one bad file must not stop the others
-                if not isinstance(error, UnreadableFile):
-                    _log.exception("indexing %s failed", self._names.get(sha, sha))
-                message = (
-                    str(error) if isinstance(error, UnreadableFile) else f"{type(error).__name__}: {error}"
-                )
-                with self._lock:
-                    self._status[sha] = FileStatus("failed", error=message)
+            except Exception as error:  # a bug of ours: logged; one bad file must not stop the others
+                _log.exception("indexing %s failed", self._names.get(sha, sha))
+                failure = f"{type(error).__name__}: {error}"
             finally:
+                if failure:
+                    with self._lock:
+                        self._status[sha] = FileStatus("failed", error=failure)
                 self._queue.task_done()
 
     def _index_one(self, sha: str) -> None:
