@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: install run test lint format bench model clean
 
 install: $(STAMP)
+	$(PY) -m utils.sandbox_install
 
-$(STAMP): requirements.txt Makefile
+$(STAMP): requirements.txt requirements-sandbox.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install -r requirements.txt

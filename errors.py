@@ -94,3 +94,7 @@ class InvalidJsonReply(BnaGPTError):
 
 class UnreadableFile(BnaGPTError):
     """An attached file could not be read (its kind, size, protection or damage); nothing was attached."""
+
+
+class SandboxUnavailable(BnaGPTError):
+    """Code cannot run on this machine; the message says what to install."""

@@ -37,6 +37,9 @@ class Settings:
     max_reply_tokens: int
     temperature: float
     request_timeout: float
+    sandbox_dir: Path  # the sandbox's libraries, readable by the unprivileged uid code runs as
+    sandbox_python: str  # the interpreter code runs with (under /usr, which the sandbox mounts)
+    sandbox_run_seconds: float
 
     @property
     def conversations_file(self) -> Path:
@@ -63,6 +66,11 @@ def _number(name: str, default: float, kind: type = float) -> float:
         raise SystemExit(f"{name}={raw!r} is not a number; fix it in the environment or .env.") from None
 
 
+def _default_sandbox_dir() -> str:
+    # Root's home is private, and code runs as another uid when the app is root.
+    return "/opt/bnagpt-sandbox" if os.geteuid() == 0 else "~/.local/share/bnagpt-sandbox"
+
+
 def load_settings() -> Settings:
     """Read the environment into a Settings."""
     local_model = _text("BNAGPT_LOCAL_MODEL")
@@ -82,4 +90,7 @@ def load_settings() -> Settings:
         max_reply_tokens=int(_number("BNAGPT_MAX_TOKENS", 512, int)),
         temperature=_number("BNAGPT_TEMPERATURE", 0.7),
         request_timeout=_number("BNAGPT_TIMEOUT", 60.0),
+        sandbox_dir=Path(_text("BNAGPT_SANDBOX_DIR", _default_sandbox_dir())).expanduser(),
+        sandbox_python=_text("BNAGPT_SANDBOX_PYTHON", "/usr/bin/python3"),
+        sandbox_run_seconds=_number("BNAGPT_SANDBOX_SECONDS", 30.0),
     )

@@ -1,0 +1,421 @@
+"""Running the code a chat writes: one sandboxed Python session per chat, like a notebook.
+
+Each session is a kernel (`controller/sandbox_kernel.py`) inside a bubblewrap namespace, started as an
+unprivileged uid (never root: bwrap run by root leaves /proc/sys writable), with no network, a read-only
+/usr, private tmpfs /tmp and /work (capped in size), no environment but a few locale variables, no view
+of the app's files, and rlimits on memory, CPU, file size, processes and open files. The host keeps a
+wall-clock limit on every run and kills the whole session if the kernel does not stop in time. There is no
+fallback: where bwrap or the sandbox's Python is missing, `problem()` says what to install and nothing runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import select
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from errors import SandboxUnavailable
+
+NOBODY = 65534
+KERNEL = (Path(__file__).with_name("sandbox_kernel.py")).read_text(encoding="utf-8")
+IDLE_SECONDS = 15 * 60  # a session unused this long is reclaimed (its variables go)
+MAX_SESSIONS = 12  # beyond this, the least recently used session is reclaimed first
+START_SECONDS = 20.0
+_GRACE = 3.0  # seconds after the run's own limit before the host kills the session
+_MAX_REPLY = 64 * 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one session may use."""
+
+    run_seconds: float = 30.0  # wall clock, per run
+    cpu_seconds: int = 600  # per process of the session
+    memory_mb: int = 1024  # address space per process (numpy, pandas and matplotlib take 230 MB)
+    file_mb: int = 64  # any one file, the output included
+    work_mb: int = 200  # the working folder, in total
+    tmp_mb: int = 100
+    processes: int = 64
+    open_files: int = 256
+
+    def rlimits(self) -> dict[str, int]:
+        """The kernel's rlimits, by `resource` name."""
+        return {
+            "RLIMIT_AS": self.memory_mb * 2**20,
+            "RLIMIT_CPU": self.cpu_seconds,
+            "RLIMIT_FSIZE": self.file_mb * 2**20,
+            "RLIMIT_NPROC": self.processes,
+            "RLIMIT_NOFILE": self.open_files,
+            "RLIMIT_CORE": 0,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """A file the code wrote; `data` is None when it was too big to bring back."""
+
+    name: str
+    size: int
+    data: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a run printed, returned, drew and wrote, or why it failed."""
+
+    stdout: str = ""
+    stderr: str = ""
+    value: str | None = None
+    error: str | None = None
+    figures: tuple[bytes, ...] = ()
+    files: tuple[OutputFile, ...] = ()
+    seconds: float = 0.0
+    timed_out: bool = False
+    restarted: bool = False  # the session was lost: variables defined before are gone
+    left_out: int = field(default=0)  # bytes of output not shown
+
+    @property
+    def ok(self) -> bool:
+        """Whether the code ran to its end without an error."""
+        return self.error is None
+
+
+class _Session:
+    """One kernel process and the folder of the chat's files it reads."""
+
+    def __init__(self, command: list[str], inputs: Path, uid: int | None, limits: Limits) -> None:
+        self.inputs = inputs
+        self.lock = threading.Lock()  # one run at a time
+        self.used = time.monotonic()
+        requests_read, self._requests = os.pipe()
+        self._replies, replies_write = os.pipe()
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - open for the session's life
+        try:
+            self.process = subprocess.Popen(
+                [*command, str(requests_read), str(replies_write)],  # the kernel's pipes, by number
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._errors,
+                pass_fds=(requests_read, replies_write),
+                user=uid,
+                group=uid,
+                extra_groups=[] if uid is not None else None,
+                start_new_session=True,
+                env={"PATH": "/usr/bin:/bin"},  # bwrap's own environment shows in the sandbox's /proc/1
+            )
+        finally:
+            os.close(requests_read)
+            os.close(replies_write)
+        self.send({"limits": limits.rlimits()})
+        ready = self.receive(START_SECONDS)
+        if not ready.get("ready"):
+            raise SandboxUnavailable("The sandbox did not start.")
+
+    def send(self, message: dict) -> None:
+        data = json.dumps(message).encode()
+        try:
+            os.write(self._requests, struct.pack(">I", len(data)) + data)
+        except OSError:
+            raise _SessionLost(self._why()) from None
+
+    def receive(self, seconds: float) -> dict:
+        deadline = time.monotonic() + seconds
+        header = self._read(4, deadline)
+        (size,) = struct.unpack(">I", header)
+        if size > _MAX_REPLY:
+            raise _SessionLost("The session sent more than the app accepts.")
+        return json.loads(self._read(size, deadline))
+
+    def _read(self, size: int, deadline: float) -> bytes:
+        data = b""
+        while len(data) < size:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._replies], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self._replies, min(size - len(data), 2**20))
+            if not chunk:
+                raise _SessionLost(self._why())
+            data += chunk
+        return data
+
+    def _why(self) -> str:
+        """What the session's end looked like, for the user."""
+        code = self.process.poll()
+        if code is None:
+            try:
+                code = self.process.wait(1)
+            except subprocess.TimeoutExpired:
+                code = None
+        self._errors.seek(0)
+        said = self._errors.read(2000).decode("utf-8", "replace").strip()
+        if code is not None and code < 0:
+            return f"The session was killed by signal {-code} (a resource limit, probably)."
+        if said and "bwrap" in said:
+            return f"The sandbox failed: {said.splitlines()[-1]}"
+        return "The session ended (the code exited or killed its own interpreter)."
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(self.process.pid, 9)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+        for fd in (self._requests, self._replies):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._errors.close()
+        shutil.rmtree(self.inputs, ignore_errors=True)
+
+
+class _SessionLost(Exception):
+    """The kernel died or broke the protocol; the message says how."""
+
+
+class Sandbox:
+    """The sandboxed Python sessions of one app process, by chat."""
+
+    def __init__(
+        self, directory: Path, python: str = "/usr/bin/python3", limits: Limits | None = None
+    ) -> None:
+        self.directory = directory
+        self.python = python
+        self.limits = limits or Limits()
+        self._sessions: dict[str, _Session] = {}
+        self._lock = threading.Lock()
+        self._problem: str | None = None
+        self._checked = False
+        self._reaper = threading.Thread(target=self._reap, name="sandbox-reaper", daemon=True)
+        self._reaper.start()
+
+    # -- availability ---------------------------------------------------------------------------------
+
+    def problem(self) -> str | None:
+        """Why code cannot run on this machine (what to install), or None when it can."""
+        with self._lock:
+            if not self._checked:
+                self._problem = self._check()
+                self._checked = True
+            return self._problem
+
+    def _check(self) -> str | None:
+        if shutil.which("bwrap") is None:
+            return (
+                "Running code needs bubblewrap, which is not installed: install it "
+                "(Debian/Ubuntu: `apt-get install bubblewrap`) and restart bnaGPT."
+            )
+        if not Path(self.python).is_file():
+            return (
+                f"Running code needs a system Python at {self.python}: install python3, "
+                "or set BNAGPT_SANDBOX_PYTHON."
+            )
+        if not (self.directory / "site").is_dir():
+            return f"The sandbox's libraries are not set up in {self.directory}: run `make install`."
+        if os.geteuid() == 0 and _uid() == 0:
+            return "Code is never run as root: set BNAGPT_SANDBOX_UID to an unprivileged user id."
+        try:
+            session = self._start(Path(tempfile.mkdtemp(prefix="bnagpt-check-")))
+        except (SandboxUnavailable, _SessionLost, TimeoutError, OSError) as error:
+            why = error or "no answer"
+            return f"bubblewrap cannot make a sandbox on this machine ({why}); code does not run."
+        session.close()
+        return None
+
+    # -- running --------------------------------------------------------------------------------------
+
+    def run(self, chat_id: str, code: str, files: Sequence[tuple[str, Path]] = ()) -> RunResult:
+        """Run `code` in the chat's session (started if needed) with the chat's `files` (name, path)
+        readable in ./files; raise SandboxUnavailable when code cannot run here."""
+        problem = self.problem()
+        if problem:
+            raise SandboxUnavailable(problem)
+        restarted = False
+        session = self._session(chat_id)
+        with session.lock:
+            if not session.alive():
+                self._forget(chat_id, session)
+                return self.run(chat_id, code, files)
+            _sync_inputs(session.inputs, files)
+            session.used = time.monotonic()
+            started = time.monotonic()
+            try:
+                session.send({"code": code, "seconds": self.limits.run_seconds})
+                reply = session.receive(self.limits.run_seconds + _GRACE)
+            except TimeoutError:
+                self._forget(chat_id, session)
+                return RunResult(
+                    error=f"Stopped: the code ran longer than {self.limits.run_seconds:g} seconds and did "
+                    "not stop when asked, so its session was restarted (variables defined before are gone).",
+                    seconds=time.monotonic() - started,
+                    timed_out=True,
+                    restarted=True,
+                )
+            except _SessionLost as lost:
+                self._forget(chat_id, session)
+                return RunResult(
+                    error=f"{lost} Its session was restarted: variables defined before are gone.",
+                    seconds=time.monotonic() - started,
+                    restarted=True,
+                )
+            session.used = time.monotonic()
+        return _result(reply, restarted)
+
+    def restart(self, chat_id: str) -> None:
+        """End the chat's session (its variables go); the next run starts a new one."""
+        with self._lock:
+            session = self._sessions.pop(chat_id, None)
+        if session is not None:
+            session.close()
+
+    def sessions(self) -> int:
+        """How many sessions are running."""
+        with self._lock:
+            return len(self._sessions)
+
+    def close(self) -> None:
+        """End every session."""
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.close()
+
+    def _session(self, chat_id: str) -> _Session:
+        with self._lock:
+            session = self._sessions.get(chat_id)
+            if session is not None:
+                return session
+            while len(self._sessions) >= MAX_SESSIONS:
+                oldest = min(self._sessions, key=lambda k: self._sessions[k].used)
+                self._sessions.pop(oldest).close()
+        session = self._start(Path(tempfile.mkdtemp(prefix="bnagpt-files-")))
+        with self._lock:
+            if chat_id in self._sessions:  # another tab of the chat started one meanwhile
+                session.close()
+                return self._sessions[chat_id]
+            self._sessions[chat_id] = session
+        return session
+
+    def _start(self, inputs: Path) -> _Session:
+        uid = _uid()
+        if uid is not None:
+            os.chown(inputs, uid, uid)
+        try:
+            return _Session(self._command(inputs), inputs, uid, self.limits)
+        except (_SessionLost, TimeoutError) as error:
+            shutil.rmtree(inputs, ignore_errors=True)
+            raise SandboxUnavailable(f"The sandbox did not start: {error or 'no answer'}") from None
+
+    def _command(self, inputs: Path) -> list[str]:
+        limits = self.limits
+        return [
+            "bwrap",
+            "--unshare-all",  # network, PID, IPC, UTS, cgroup and user namespaces
+            "--unshare-user",
+            "--disable-userns",  # no namespaces of its own inside: no unshare, no mount
+            "--die-with-parent",
+            "--new-session",
+            "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin",
+            "--ro-bind", str(self.directory), "/opt/sandbox",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--size", str(limits.tmp_mb * 2**20), "--tmpfs", "/tmp",
+            "--size", str(limits.work_mb * 2**20), "--tmpfs", "/work",
+            "--ro-bind", str(inputs), "/work/files",
+            "--remount-ro", "/",  # the root: only /tmp and /work take writes
+            "--chdir", "/work",
+            "--clearenv",
+            "--setenv", "HOME", "/work",
+            "--setenv", "PATH", "/usr/bin:/bin",
+            "--setenv", "LANG", "C.UTF-8",
+            "--setenv", "MPLBACKEND", "Agg",
+            "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+            "--setenv", "OPENBLAS_NUM_THREADS", "1",
+            "--setenv", "OMP_NUM_THREADS", "1",
+            "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+            "--",
+            self.python, "-I", "-c", KERNEL,
+        ]  # fmt: skip
+
+    def _forget(self, chat_id: str, session: _Session) -> None:
+        with self._lock:
+            if self._sessions.get(chat_id) is session:
+                del self._sessions[chat_id]
+        session.close()
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(30)
+            now = time.monotonic()
+            with self._lock:
+                idle = [
+                    k
+                    for k, s in self._sessions.items()
+                    if now - s.used > IDLE_SECONDS and not s.lock.locked()
+                ]
+                ended = [self._sessions.pop(k) for k in idle]
+            for session in ended:
+                session.close()
+
+
+def _uid() -> int | None:
+    """The uid code runs as: an unprivileged one when the app is root, else the app's own."""
+    if os.geteuid() != 0:
+        return None
+    return int(os.environ.get("BNAGPT_SANDBOX_UID") or NOBODY)
+
+
+def _sync_inputs(folder: Path, files: Sequence[tuple[str, Path]]) -> None:
+    """Make the session's files folder hold exactly the chat's files."""
+    wanted = {name: path for name, path in files}
+    for present in folder.iterdir():
+        if present.name not in wanted:
+            present.unlink(missing_ok=True)
+    uid = _uid()
+    for name, source in wanted.items():
+        target = folder / name
+        if target.exists() and target.stat().st_size == source.stat().st_size:
+            continue
+        shutil.copyfile(source, target)
+        target.chmod(0o444)
+        if uid is not None:
+            os.chown(target, uid, uid)
+
+
+def _result(reply: dict, restarted: bool) -> RunResult:
+    stdout, stderr = reply.get("stdout", ""), reply.get("stderr", "")
+    left = int(reply.get("stdout_left", 0)) + int(reply.get("stderr_left", 0))
+    if reply.get("stdout_left"):
+        stdout += f"\n… {reply['stdout_left']:,} more bytes of output not shown"
+    if reply.get("stderr_left"):
+        stderr += f"\n… {reply['stderr_left']:,} more bytes not shown"
+    return RunResult(
+        stdout=stdout,
+        stderr=stderr,
+        value=reply.get("value"),
+        error=reply.get("error"),
+        figures=tuple(base64.b64decode(f) for f in reply.get("figures", ())),
+        files=tuple(
+            OutputFile(f["name"], int(f["size"]), base64.b64decode(f["data"]) if f.get("data") else None)
+            for f in reply.get("files", ())
+        ),
+        seconds=float(reply.get("seconds", 0.0)),
+        timed_out=bool(reply.get("timed_out")),
+        restarted=restarted,
+        left_out=left,
+    )

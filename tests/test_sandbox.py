@@ -1,0 +1,232 @@
+"""The code sandbox against hostile code: each probe gets a clear result, and other chats keep running."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from controller.sandbox import Limits, Sandbox
+from settings import load_settings
+
+SECRET = "gsk_sandbox_probe_secret_1234567890"
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
+    settings = load_settings()
+    box = Sandbox(
+        settings.sandbox_dir, settings.sandbox_python, Limits(run_seconds=5, work_mb=50, memory_mb=512)
+    )
+    problem = box.problem()
+    assert problem is None, problem  # CI installs bubblewrap and the libraries: the sandbox must work
+    yield box
+    box.close()
+
+
+def test_a_session_keeps_variables_and_returns_the_last_value(sandbox: Sandbox) -> None:
+    first = sandbox.run("notebook", "x = 20\nprint('set')")
+    assert first.ok and first.stdout == "set\n" and first.value is None
+    second = sandbox.run("notebook", "x + 22")
+    assert second.value == "42"
+    sandbox.restart("notebook")
+    third = sandbox.run("notebook", "x")
+    assert "NameError" in third.error and "Traceback" in third.error
+    assert "sandbox_kernel" not in third.error and "<string>" not in third.error  # only the code's frames
+
+
+def test_numpy_pandas_and_a_matplotlib_figure(sandbox: Sandbox) -> None:
+    code = (
+        "import numpy as np, pandas as pd, matplotlib.pyplot as plt\n"
+        "frame = pd.DataFrame({'x': np.arange(5), 'y': np.arange(5) ** 2})\n"
+        "frame.plot(x='x', y='y'); plt.show()\n"
+        "frame.to_csv('squares.csv', index=False)\n"
+        "frame['y'].sum()"
+    )
+    result = sandbox.run("plots", code)
+    assert result.ok, result.error
+    assert result.value == "np.int64(30)"
+    assert len(result.figures) == 1 and result.figures[0].startswith(b"\x89PNG")
+    assert [(f.name, f.data) for f in result.files] == [("squares.csv", b"x,y\n0,0\n1,1\n2,4\n3,9\n4,16\n")]
+
+
+def test_the_chats_files_are_readable_and_read_only(sandbox: Sandbox, tmp_path: Path) -> None:
+    data = tmp_path / "blob"
+    data.write_text("name,score\nana,3\n")
+    result = sandbox.run("files", "print(open('files/scores.csv').read())", [("scores.csv", data)])
+    assert result.stdout == "name,score\nana,3\n\n"
+    changed = sandbox.run("files", "open('files/scores.csv', 'w').write('x')", [("scores.csv", data)])
+    assert "Read-only file system" in changed.error or "Permission denied" in changed.error
+    assert data.read_text() == "name,score\nana,3\n"
+
+
+def test_an_infinite_loop_is_stopped_and_the_session_survives(sandbox: Sandbox) -> None:
+    sandbox.run("loop", "kept = 'still here'")
+    result = sandbox.run("loop", "while True:\n    pass")
+    assert result.timed_out and "ran longer than 5 seconds" in result.error
+    assert sandbox.run("loop", "kept").value == "'still here'"
+
+
+def test_a_loop_that_swallows_the_stop_is_killed_with_its_session(sandbox: Sandbox) -> None:
+    code = (
+        "import time\nwhile True:\n    try:\n        time.sleep(60)\n    except BaseException:\n        pass"
+    )
+    result = sandbox.run("stubborn", code)
+    assert result.timed_out and result.restarted and "session was restarted" in result.error
+    assert sandbox.run("stubborn", "1 + 1").value == "2"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = bytearray(10 * 2**30)",
+        "chunks = []\nwhile True:\n    chunks.append(bytearray(2**26))",
+    ],
+    ids=["one-10GB-allocation", "growing-list"],
+)
+def test_a_memory_bomb_gets_a_memory_error(sandbox: Sandbox, code: str) -> None:
+    result = sandbox.run("memory", code)
+    assert "MemoryError" in result.error
+    assert sandbox.run("memory", "'alive'").value == "'alive'"
+
+
+def test_a_fork_bomb_is_contained_while_another_chat_runs(sandbox: Sandbox) -> None:
+    other: list = []
+    worker = threading.Thread(
+        target=lambda: other.append(sandbox.run("bystander", "import time; time.sleep(1); sum(range(100))"))
+    )
+    worker.start()
+    bomb = sandbox.run("forks", "import os\nwhile True:\n    os.fork()")
+    worker.join()
+    assert "BlockingIOError" in bomb.error or "Resource temporarily unavailable" in bomb.error
+    assert other[0].value == "4950"
+    after = sandbox.run("forks", "import os; sorted(int(p) for p in os.listdir('/proc') if p.isdigit())")
+    assert after.value == "[1, 2]"  # the sandbox's init and the kernel: every forked process is gone
+
+
+def test_ten_gigabytes_of_output_are_cut_short(sandbox: Sandbox) -> None:
+    result = sandbox.run("output", "import sys\nwhile True:\n    sys.stdout.write('x' * 2**20)")
+    assert "File too large" in result.error or result.timed_out
+    assert len(result.stdout) < 30_000 and "more bytes of output not shown" in result.stdout
+
+
+def test_the_working_folder_is_capped(sandbox: Sandbox) -> None:
+    code = "for n in range(10):\n    open(f'big{n}', 'wb').write(bytes(20 * 2**20))"
+    result = sandbox.run("disk", code)
+    assert "No space left on device" in result.error
+    sandbox.run(
+        "disk", "import os\nfor n in range(10):\n    os.path.exists(f'big{n}') and os.remove(f'big{n}')"
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/usr/probe", "/opt/sandbox/probe", "/etc/probe", "/probe", "/proc/sys/kernel/hostname"]
+)
+def test_nothing_outside_the_working_folder_can_be_written(sandbox: Sandbox, path: str) -> None:
+    result = sandbox.run("writes", f"open({path!r}, 'w').write('x')")
+    assert result.error and any(
+        word in result.error for word in ("Read-only", "Permission denied", "No such file")
+    ), result.error
+
+
+def test_the_apps_files_environment_and_keys_are_out_of_reach(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", SECRET)
+    sandbox.restart("secrets")
+    app_dir = Path(__file__).resolve().parent.parent
+    code = (
+        "import os, glob\n"
+        "found = [repr(dict(os.environ))]\n"
+        "for path in glob.glob('/proc/*/environ') + glob.glob('/proc/*/cmdline'):\n"
+        "    try: found.append(open(path, 'rb').read().decode('latin-1'))\n"
+        "    except OSError as e: found.append(str(e))\n"
+        f"for path in [{str(app_dir / 'settings.py')!r}, '/root/.bash_history', '/etc/passwd', '/proc/1/root/etc/hostname']:\n"
+        "    found.append(str(os.path.exists(path)))\n"
+        "print('\\n'.join(found))"
+    )
+    result = sandbox.run("secrets", code)
+    assert result.ok, result.error
+    assert SECRET not in result.stdout and "GROQ" not in result.stdout
+    assert "True" not in result.stdout.splitlines()[-4:]
+    uid = sandbox.run("secrets", "import os; (os.getuid(), os.geteuid())")
+    assert "0" not in uid.value.strip("()").split(", ")
+
+
+def test_no_socket_reaches_the_app_the_engine_or_anywhere(sandbox: Sandbox) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    code = (
+        "import socket\nresults = []\n"
+        f"for host in [('127.0.0.1', {port}), ('10.0.0.1', 80), ('1.1.1.1', 53)]:\n"
+        "    try:\n        socket.create_connection(host, timeout=2); results.append('connected')\n"
+        "    except OSError as e: results.append(type(e).__name__)\n"
+        "results"
+    )
+    result = sandbox.run("network", code)
+    assert result.ok and "connected" not in result.value, result.value
+    with pytest.raises(TimeoutError):
+        listener.accept()  # nothing came in from the sandbox
+    listener.close()
+
+
+def test_a_daemon_does_not_outlive_the_run(sandbox: Sandbox) -> None:
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        while True:\n"
+        "            open('/work/heartbeat', 'a').write('.'); time.sleep(0.05)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.5)"
+    )
+    sandbox.run("daemon", code)
+    first = sandbox.run("daemon", "import os; os.path.getsize('/work/heartbeat')")
+    time.sleep(0.5)
+    second = sandbox.run("daemon", "import os; os.path.getsize('/work/heartbeat')")
+    assert first.value == second.value
+    procs = sandbox.run("daemon", "import os; sorted(int(p) for p in os.listdir('/proc') if p.isdigit())")
+    assert procs.value == "[1, 2]"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import subprocess\nsubprocess.run(['unshare', '-r', 'true'], check=True, capture_output=True)",
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "assert libc.unshare(0x10000000) == 0, os.strerror(ctypes.get_errno())",
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "assert libc.mount(b'none', b'/work', b'tmpfs', 0, None) == 0, os.strerror(ctypes.get_errno())",
+        "import os, stat\nos.mknod('/work/null', stat.S_IFCHR | 0o666, os.makedev(1, 3))",
+    ],
+    ids=["unshare-command", "unshare-call", "mount", "mknod"],
+)
+def test_namespaces_mounts_and_devices_are_refused(sandbox: Sandbox, code: str) -> None:
+    result = sandbox.run("privileges", code)
+    assert not result.ok, result
+    assert sandbox.run("privileges", "import os; os.path.exists('/work/null')").value == "False"
+
+
+def test_code_killing_its_own_interpreter_gets_a_new_session(sandbox: Sandbox) -> None:
+    result = sandbox.run("suicide", "import os; os._exit(3)")
+    assert result.restarted and "variables defined before are gone" in result.error
+    assert sandbox.run("suicide", "'back'").value == "'back'"
+
+
+def test_eight_chats_run_at_once(sandbox: Sandbox) -> None:
+    results: dict[int, object] = {}
+
+    def one(n: int) -> None:
+        results[n] = sandbox.run(f"parallel-{n}", f"import numpy as np\nint(np.arange({n} + 1).sum())")
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {n: r.value for n, r in results.items()} == {n: str(n * (n + 1) // 2) for n in range(8)}
