@@ -98,3 +98,11 @@ class UnreadableFile(BnaGPTError):
 
 class SandboxUnavailable(BnaGPTError):
     """Code cannot run on this machine; the message says what to install."""
+
+
+class FetchFailed(BnaGPTError):
+    """A web page was refused (an unsafe address, not text) or could not be fetched; the message says why."""
+
+
+class SearchUnavailable(BnaGPTError):
+    """No web search back-end answered; the message says what to configure."""

@@ -89,7 +89,7 @@ def cited(text: str) -> set[int]:
 def check(text: str, sources: Sequence[Source]) -> tuple[Source, ...]:
     """The sources with `cited` set for the numbers the reply uses that name one of them."""
     numbers = cited(text)
-    return tuple(Source(s.number, s.name, s.location, s.passage, s.number in numbers) for s in sources)
+    return tuple(s.with_cited(s.number in numbers) for s in sources)
 
 
 def show_citations(text: str, sources: Sequence[Source]) -> str:

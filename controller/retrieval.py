@@ -81,3 +81,15 @@ def fused(retrievers: list[BaseRetriever], top_k: int, weights: Sequence[float] 
     return QueryFusionRetriever(
         retrievers, llm=MockLLM(), similarity_top_k=top_k, retriever_weights=list(weights), **kwargs
     )
+
+
+def rank(texts: Sequence[str], query: str, top_k: int) -> list[int]:
+    """The indexes of the `top_k` texts BM25 finds best for `query` (web pages, read once: no embeddings)."""
+    if not texts:
+        return []
+    nodes = [TextNode(text=t, id_=str(i)) for i, t in enumerate(texts)]
+    bm25 = BM25Retriever.from_defaults(
+        nodes=nodes, similarity_top_k=min(top_k, len(nodes)), language=_stopwords(), verbose=False
+    )
+    found = [int(hit.node.node_id) for hit in bm25.retrieve(query) if (hit.score or 0) > 0]
+    return found or list(range(min(top_k, len(texts))))  # no word in common: the search's own order

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,6 +72,11 @@ class Source:
     location: str  # "page 3", "Sheet1, row 12", "slide 2", "" for a file without parts
     passage: str
     cited: bool = False  # the reply names it as [number]
+    url: str = ""  # a web page's address (http or https only); "" for a file
+
+    def with_cited(self, cited: bool) -> Source:
+        """The same source, cited or not."""
+        return replace(self, cited=cited)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -83,6 +88,8 @@ class Source:
         }
         if self.cited:
             data["cited"] = True
+        if self.url:
+            data["url"] = self.url
         return data
 
     @classmethod
@@ -96,7 +103,14 @@ class Source:
             location=str(data.get("location", "")),
             passage=str(data.get("passage", "")),
             cited=bool(data.get("cited", False)),
+            url=_web_address(data.get("url", "")),
         )
+
+
+def _web_address(value: object) -> str:
+    """An http(s) address, or "" (a `javascript:` link from a crafted file must never become a link)."""
+    text = str(value or "")
+    return text if text.lower().startswith(("http://", "https://")) else ""
 
 
 def clean_file_name(name: str) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from model.conversation import Conversation
 from model.message import MessageStatus, Role
+from model.step import Step
 
 _SPEAKERS = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
 _NOTES = {MessageStatus.STOPPED: " *(stopped)*", MessageStatus.FAILED: " *(interrupted by an error)*"}
@@ -27,14 +28,44 @@ def to_markdown(conversations: Sequence[Conversation]) -> bytes:
             speaker = _SPEAKERS.get(message.role, message.role.value)
             note = _NOTES.get(message.status, "")
             lines += ["", f"**{speaker}** · {message.created_at:%Y-%m-%d %H:%M}{note}", "", message.content]
+            for step in message.steps:
+                lines += ["", *_step(step)]
             if message.sources:
                 lines += [""] + [
-                    f"- [{s.number}] {s.name}{', ' + s.location if s.location else ''}: "
+                    f"- [{s.number}] {s.name}{', ' + s.location if s.location else ''}"
+                    + (f" <{s.url}>" if s.url else "")
+                    + ": "
                     + " ".join(s.passage.split())
                     for s in message.sources
                 ]
         parts.append("\n".join(lines))
     return ("\n\n---\n\n".join(parts) + "\n").encode("utf-8")
+
+
+_TOOL_NAMES = {"run_python": "Ran Python", "web_search": "Searched the web"}
+
+
+def _step(step: Step) -> list[str]:
+    """A tool step: what it was given, what it gave back, in fences long enough for any backticks."""
+    title = _TOOL_NAMES.get(step.tool, step.tool)
+    who = " (by you)" if step.by_user else ""
+    lines = [f"> **{title}**{who} · {step.seconds:.1f} s" + (" · failed" if step.error else "")]
+    language = "python" if step.tool == "run_python" else ""
+    for body, lang in ((step.input, language), (step.output, ""), (step.error, "")):
+        if body:
+            fence = "`" * max(3, _longest_backticks(body) + 1)
+            lines += ["", f"{fence}{lang}", body, fence]
+    if step.files:
+        lines += ["", "Files: " + ", ".join(f.name for f in step.files)]
+    return lines
+
+
+def _longest_backticks(text: str) -> int:
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return longest
 
 
 def file_stem(name: str) -> str:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from model.attachment import Source
+from model.step import Step
 
 
 class Role(StrEnum):
@@ -46,6 +47,8 @@ class Message:
     status: MessageStatus = MessageStatus.COMPLETE
     # The file passages given to the model with this reply, numbered as it may cite them.
     sources: tuple[Source, ...] = ()
+    # The tools run for this reply (by the model, or by the user's Run button), in order.
+    steps: tuple[Step, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: `role` and `content` first, so article-era readers still understand it."""
@@ -58,6 +61,8 @@ class Message:
             data["status"] = self.status.value
         if self.sources:
             data["sources"] = [s.to_dict() for s in self.sources]
+        if self.steps:
+            data["steps"] = [s.to_dict() for s in self.steps]
         return data
 
     @classmethod
@@ -82,12 +87,14 @@ class Message:
             if created_at.tzinfo is None:
                 created_at = created_at.replace(tzinfo=UTC)
         sources = data.get("sources", [])
-        if not isinstance(sources, list):
-            raise ValueError("message sources must be a list")
+        steps = data.get("steps", [])
+        if not isinstance(sources, list) or not isinstance(steps, list):
+            raise ValueError("message sources and steps must be lists")
         return cls(
             role=role,
             content=content,
             created_at=created_at,
             status=MessageStatus(data.get("status", MessageStatus.COMPLETE)),
             sources=tuple(Source.from_dict(s) for s in sources),
+            steps=tuple(Step.from_dict(s) for s in steps),
         )
