@@ -9,17 +9,21 @@ the very tokens it waits for.
 
 from __future__ import annotations
 
+import json
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from queue import Empty
+from queue import Empty, Queue
+from typing import Any
 
 from llama_index.agent.openai import OpenAIAgent
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
 from llama_index.core.memory import ChatMemoryBuffer
-from llama_index.core.tools import BaseTool
+from llama_index.core.tools import BaseTool, FunctionTool
+from pydantic import Field, create_model
 
+from controller.tools import Outcome, Running, Tool
 from model.assistant import GENERAL
 from model.message import Message, Role
 
@@ -28,6 +32,15 @@ SYSTEM_PROMPT = GENERAL.instructions
 _PROMPT_RESERVE = 256
 _MESSAGE_OVERHEAD = 6  # the chat template around each message: <|im_start|>role\n … <|im_end|>\n
 _POLL_SECONDS = 0.01  # how late we notice the end of a reply, at most
+MAX_TOOL_CALLS = 4  # per turn; then the model is told to answer with what it has
+REPEATED = (
+    "You already made this exact call in this turn; its result is above. Do not call it again: "
+    "answer the user now from the results you have."
+)
+ENOUGH = f"No more tool calls in this turn (the limit is {MAX_TOOL_CALLS}): answer the user now."
+# When the model ends its turn on a tool call with no text (small models do), it is asked once more,
+# with tools off, to answer from what the tools returned.
+ANSWER_NOW = "Answer my question now, from the tool results above."
 
 
 def _quiet_stream_writer(args: threading.ExceptHookArgs) -> None:
@@ -81,6 +94,39 @@ def memory_token_limit(context_window: int, max_reply_tokens: int) -> int:
     return max(256, context_window - max_reply_tokens - _PROMPT_RESERVE)
 
 
+class _Calls:
+    """The tool calls of one turn: repeats and calls past the limit are refused, and Stop ends them."""
+
+    def __init__(self, events: Queue) -> None:
+        self.events = events
+        self.seen: set[str] = set()
+        self.cancelled = False
+
+    def wrap(self, tool: Tool) -> BaseTool:
+        """The tool as llama-index calls it, reporting its start and outcome to `events`."""
+
+        def call(**arguments: Any) -> str:
+            texts = {k: str(v) for k, v in arguments.items() if k in tool.parameters}
+            key = json.dumps([tool.name, texts], sort_keys=True)
+            if self.cancelled:
+                return "Stopped by the user."
+            if key in self.seen:
+                return REPEATED
+            if len(self.seen) >= MAX_TOOL_CALLS:
+                return ENOUGH
+            self.seen.add(key)
+            self.events.put(Running(tool.name, tool.shown_input(texts)))
+            outcome = tool.run(**texts)
+            self.events.put(outcome)
+            return outcome.for_model
+
+        fields: dict[str, Any] = {n: (str, Field(description=d)) for n, d in tool.parameters.items()}
+        schema = create_model(f"{tool.name}_arguments", **fields)
+        return FunctionTool.from_defaults(
+            fn=call, name=tool.name, description=tool.description, fn_schema=schema
+        )
+
+
 class Agent:
     """A chat agent with memory, for one browser session."""
 
@@ -103,30 +149,41 @@ class Agent:
         )
         self._system_prompt = ""
         self._agent: OpenAIAgent | None = None
+        self._agent_tools: list[BaseTool] = []
 
-    def _agent_for(self, system_prompt: str) -> OpenAIAgent:
-        """The agent with this system prompt (an assistant's instructions), built again when it changes."""
-        if self._agent is None or system_prompt != self._system_prompt:
+    def _agent_for(self, system_prompt: str, tools: list[BaseTool] | None = None) -> OpenAIAgent:
+        """The agent with this system prompt (an assistant's instructions) and tools, built again when
+        either changes (tools are bound to a turn, so a turn with tools gets a new one)."""
+        tools = self._tools + (tools or [])
+        if self._agent is None or system_prompt != self._system_prompt or tools or self._agent_tools:
             with warnings.catch_warnings():
                 # OpenAIAgent is deprecated upstream in favour of FunctionAgent; this file is where we move.
                 # The `deprecated` package forces its warnings past any filter, so silence their display
                 # (catch_warnings restores it) instead of printing three notices for every new chat.
                 warnings.showwarning = lambda *args, **kwargs: None
                 self._agent = OpenAIAgent.from_tools(
-                    tools=self._tools,
+                    tools=tools,
                     llm=self._llm,
                     memory=self._memory,
                     system_prompt=system_prompt,
                     verbose=False,
                 )
             self._system_prompt = system_prompt
+            self._agent_tools = tools
         return self._agent
 
     def stream(
-        self, history: Sequence[Message], text: str, system_prompt: str = SYSTEM_PROMPT
-    ) -> Iterator[str]:
-        """Answer `text` after `history`; yield the reply in chunks; raise what the provider raised."""
-        agent = self._agent_for(system_prompt)
+        self,
+        history: Sequence[Message],
+        text: str,
+        system_prompt: str = SYSTEM_PROMPT,
+        tools: Sequence[Tool] = (),
+    ) -> Iterator[str | Running | Outcome]:
+        """Answer `text` after `history`; yield the reply in chunks, and each tool's start (`Running`) and
+        `Outcome` as they happen; raise what the provider raised."""
+        events: Queue = Queue()
+        calls = _Calls(events)
+        agent = self._agent_for(system_prompt, [calls.wrap(t) for t in tools])
         sizes = [self._count(m.content) + _MESSAGE_OVERHEAD for m in history]
         start = stable_window(sizes, self._memory.token_limit)
         # A new message longer than the room kept for it pushes out more history, this turn only.
@@ -134,18 +191,64 @@ class Agent:
         while start < len(sizes) and sum(sizes[start:]) + fixed > self._room:
             start += 1
         self._memory.set([to_chat_message(m) for m in history[start:]])
-        response = agent.stream_chat(text)
-        queue = response.queue
-        while True:
-            try:
-                delta = queue.get(timeout=_POLL_SECONDS)
-            except Empty:
-                if response.exception is not None:
-                    raise response.exception from None
-                if response.is_done and queue.empty():
-                    return
-                continue
-            if delta:
-                yield delta
-            elif response.exception is not None:  # the writer's "" after a failure
+        if not tools:
+            yield from _tokens(agent.stream_chat(text))
+            return
+        try:
+            wrote = False
+            for item in _with_tools(agent, text, events):
+                wrote = wrote or (isinstance(item, str) and bool(item.strip()))
+                yield item
+            if not wrote and calls.seen:
+                yield from _tokens(agent.stream_chat(ANSWER_NOW, tool_choice="none"))
+        finally:
+            calls.cancelled = True
+
+
+def _with_tools(agent: OpenAIAgent, text: str, events: Queue) -> Iterator[str | Running | Outcome]:
+    """Run the turn in a thread (llama-index runs tools inside `stream_chat`, before it returns), passing
+    on tool events while it works, then the reply's chunks."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["response"] = agent.stream_chat(text)
+        except BaseException as error:  # re-raised in the caller's thread
+            box["error"] = error
+        events.put(None)
+
+    threading.Thread(target=work, name="agent-turn", daemon=True).start()
+    while True:
+        try:
+            event = events.get(timeout=0.1)
+        except Empty:
+            yield ""  # the page may redraw, and Stop still works
+            continue
+        if event is None:
+            break
+        yield event
+    while not events.empty():
+        event = events.get()
+        if event is not None:
+            yield event
+    if "error" in box:
+        raise box["error"]
+    yield from _tokens(box["response"])
+
+
+def _tokens(response: Any) -> Iterator[str]:
+    """The chunks of a streaming response, read with a blocking `get` (see the module's docstring)."""
+    queue = response.queue
+    while True:
+        try:
+            delta = queue.get(timeout=_POLL_SECONDS)
+        except Empty:
+            if response.exception is not None:
                 raise response.exception from None
+            if response.is_done and queue.empty():
+                return
+            continue
+        if delta:
+            yield delta
+        elif response.exception is not None:  # the writer's "" after a failure
+            raise response.exception from None

@@ -18,11 +18,13 @@ from controller import grounding, json_mode
 from controller.assistants import openai_errors, with_assistant
 from controller.provider_errors import provider_errors, translate
 from controller.providers import LOCAL, Connection, ProviderConfig, connect, provider
+from controller.tools import Outcome, Running, Tool, web_search
 from errors import (
     BnaGPTError,
     InvalidJsonReply,
     NothingToAnswer,
     ProviderMisconfigured,
+    SandboxUnavailable,
     StoreError,
     UnreadableFile,
 )
@@ -31,22 +33,29 @@ from model.attachment import Attachment, Source
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
 from model.message import Message, MessageStatus, Role, utc_now
+from model.step import Step
 from utils.local_server import LocalEngine
 
 if TYPE_CHECKING:
     from controller.agent import Agent
     from controller.documents import Documents
+    from controller.toolbox import Toolbox
 
 
 class ChatSession:
     """One browser session's chat controller; never shared between sessions."""
 
     def __init__(
-        self, store: ConversationStore, engine: LocalEngine | None = None, documents: Documents | None = None
+        self,
+        store: ConversationStore,
+        engine: LocalEngine | None = None,
+        documents: Documents | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.documents = documents
+        self.toolbox = toolbox
         self.conversation_id: str | None = None
         self._connection: Connection | None = None
         self._agent: Agent | None = None
@@ -147,8 +156,15 @@ class ChatSession:
 
     # -- replies ---------------------------------------------------------------------------------
 
-    def send(self, text: str, config: ProviderConfig, assistant: Assistant | None = None) -> Reply:
-        """Save the user's message (a new chat keeps a copy of `assistant`), then return the reply."""
+    def send(
+        self,
+        text: str,
+        config: ProviderConfig,
+        assistant: Assistant | None = None,
+        search_first: bool = False,
+    ) -> Reply:
+        """Save the user's message (a new chat keeps a copy of `assistant`), then return the reply; with
+        `search_first`, the web is searched for the message and the results given to the model."""
         self.settle()
         message = Message(Role.USER, text)
         if self.conversation_id is None:
@@ -156,11 +172,26 @@ class ChatSession:
             self.conversation_id = created.id
         else:
             self.store.append(self.conversation_id, message)
-        return Reply(self, config)
+        return Reply(self, config, search_first)
 
-    def retry(self, config: ProviderConfig) -> Reply:
+    def retry(self, config: ProviderConfig, search_first: bool = False) -> Reply:
         """Answer the last user message again (after a failure or a stop)."""
-        return Reply(self, config)
+        return Reply(self, config, search_first)
+
+    def run_code(self, conversation_id: str, message_index: int, code: str) -> Step:
+        """Run a code block of a reply at the user's request; the step is saved with that reply."""
+        if self.toolbox is None:
+            raise SandboxUnavailable("Code cannot run in this app: it has no sandbox.")
+        conversation = self.store.get(conversation_id)
+        assistant = conversation.assistant or GENERAL
+        step = self.toolbox.run_code(conversation_id, code, (*assistant.files, *conversation.files))
+        self.store.add_step(conversation_id, message_index, step)
+        return step
+
+    def restart_code(self, conversation_id: str) -> None:
+        """Forget the chat's code session (its variables); the next run starts afresh."""
+        if self.toolbox is not None:
+            self.toolbox.sandbox.restart(conversation_id)
 
     def needs_reply(self, conversation: Conversation | None) -> bool:
         """Whether the conversation ends without a complete answer to its last message."""
@@ -215,9 +246,13 @@ class Reply:
     Stop or the page was rerun, is then saved as stopped with the text that had arrived.
     """
 
-    def __init__(self, session: ChatSession, config: ProviderConfig) -> None:
+    def __init__(self, session: ChatSession, config: ProviderConfig, search_first: bool = False) -> None:
         self._session = session
         self._config = config
+        self._search_first = search_first
+        self.steps: list[Step] = []  # the tools run so far
+        self.running: Running | None = None  # the tool running now
+        self.changes = 0  # grows with each step event, for the page to redraw
         self._conversation_id = session.conversation_id
         self._parts: list[str] = []
         self._iterator: Iterator[str] | None = None
@@ -260,7 +295,10 @@ class Reply:
             self._config = with_assistant(self._config, assistant)
             files = (*assistant.files, *conversation.files)
             yield from self._wait_for_files(files)
+            question = text
             text = self._grounded(text, files)
+            if self._search_first:
+                text = yield from self._searched(question, text)
             prompt = "\n\n".join(
                 p
                 for p in (
@@ -270,12 +308,7 @@ class Reply:
                 if p
             )
             if assistant.json_mode == JsonMode.OFF:
-                agent, self._connection, notice = self._session._agent_for(self._config)
-                self.notice = notice or self.notice
-                for chunk in agent.stream(history, text, prompt):
-                    started = True
-                    self._parts.append(chunk)
-                    yield chunk
+                yield from self._agent_reply(history, text, prompt, assistant, files)
             else:
                 yield from self._json_reply(history, text, prompt, assistant)
                 started = True
@@ -288,7 +321,7 @@ class Reply:
             self._finish(MessageStatus.STOPPED)
             raise
         except provider_errors() as error:
-            self.error = translate(error, self._config, streaming=started)
+            self.error = translate(error, self._config, streaming=started or bool(self.text))
             self._finish(MessageStatus.FAILED)
             raise self.error from error
         except BaseException:
@@ -315,6 +348,64 @@ class Reply:
             yield ""
             time.sleep(0.2)
         self.waiting = ""
+
+    def _agent_reply(
+        self,
+        history: list[Message],
+        text: str,
+        prompt: str,
+        assistant: Assistant,
+        files: Sequence[Attachment],
+    ) -> Iterator[str]:
+        """The agent's reply, tool steps recorded as they happen (each yields "" for the page to redraw)."""
+        agent, self._connection, notice = self._session._agent_for(self._config)
+        self.notice = notice or self.notice
+        tools = self._tools(assistant, self._conversation_id, files)
+        for item in agent.stream(history, text, prompt, tools):
+            if isinstance(item, str):
+                self._parts.append(item)
+                yield item
+            else:
+                self._step_event(item)
+                yield ""
+
+    def _tools(self, assistant: Assistant, chat_id: str, files: Sequence[Attachment]) -> list[Tool]:
+        """The tools offered to the model this turn: the chat's, where the provider calls tools."""
+        toolbox = self._session.toolbox
+        if toolbox is None or not provider(self._config.kind).capabilities.tools:
+            return []
+        return toolbox.tools(assistant.tools, chat_id, files, len(self.sources) + 1)
+
+    def _step_event(self, event: Running | Outcome) -> None:
+        if isinstance(event, Running):
+            self.running = event
+        else:
+            self.running = None
+            self.steps.append(event.step)
+            self.sources.extend(event.sources)
+        self.changes += 1
+
+    def _searched(self, question: str, text: str) -> Iterator[str]:
+        """Search the web for the question first (the toggle), in a thread so that Stop still works;
+        return the user's turn with the results."""
+        toolbox = self._session.toolbox
+        if toolbox is None:
+            return text
+        self._step_event(Running("web_search", question))
+        had_files = bool(self.sources)
+        box: list[Outcome] = []
+        worker = threading.Thread(target=lambda: box.append(toolbox.search(question, len(self.sources) + 1)))
+        worker.start()
+        while worker.is_alive():
+            yield ""
+            worker.join(0.1)
+        outcome = box[0]
+        self._step_event(outcome)
+        if not outcome.sources:
+            self.notice = f"The web search gave nothing to answer from: {outcome.step.error or 'no results'}"
+            return text
+        block = web_search.prompt_block(list(outcome.sources))
+        return f"{block}\n\n{text}" if had_files else f"{block}\n\nQuestion: {text}"
 
     def _grounded(self, text: str, files: Sequence[Attachment]) -> str:
         """The question with the passages of the chat's (and its assistant's) files that answer it."""
@@ -371,11 +462,11 @@ class Reply:
     def _finish(self, status: MessageStatus) -> None:
         self.status = status
         text = self.text
-        if not text.strip() and status != MessageStatus.COMPLETE:
+        if not text.strip() and not self.steps and status != MessageStatus.COMPLETE:
             return  # nothing arrived: the user's message stays unanswered, with a Retry
         try:
             sources = grounding.check(text, self.sources) if self.sources else ()
-            message = Message(Role.ASSISTANT, text, status=status, sources=sources)
+            message = Message(Role.ASSISTANT, text, status=status, sources=sources, steps=tuple(self.steps))
             self._session.store.append(self._conversation_id, message)
         except StoreError as error:  # deleted in another tab, say: the text is still shown
             self.error = error

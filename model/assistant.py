@@ -25,6 +25,9 @@ MAX_INSTRUCTIONS = 8000
 # A provider's kind ("" uses the one chosen in the sidebar). Which kinds exist is the registry's business
 # (controller/providers.py): a chat whose provider is gone says so when it is answered.
 _PROVIDER_KIND = re.compile(r"[a-z0-9_-]{0,40}")
+# The agent's tools by name (controller/tools/ has one file each); an assistant has all of them unless
+# switched off, and a chat's copy of it can switch them again.
+TOOLS = ("run_python", "web_search")
 
 
 class JsonMode(StrEnum):
@@ -55,6 +58,7 @@ class Assistant:
     json_schema: str = ""  # the schema as the user pasted it; parsed by `schema()`
     starters: tuple[str, ...] = ()
     files: tuple[Attachment, ...] = ()  # its knowledge: every chat with it can draw on them
+    tools: tuple[str, ...] = TOOLS  # the tools the model may call
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     version: int = 1
     builtin: bool = False
@@ -71,6 +75,7 @@ class Assistant:
         data["json_mode"] = self.json_mode.value
         data["starters"] = list(self.starters)
         data["files"] = [f.to_dict() for f in self.files]
+        data["tools"] = list(self.tools)
         return data
 
     @classmethod
@@ -83,6 +88,7 @@ class Assistant:
             known["json_mode"] = JsonMode(known.get("json_mode", "off"))
             known["starters"] = tuple(known.get("starters", ()))
             known["files"] = tuple(Attachment.from_dict(f) for f in known.get("files", ()))
+            known["tools"] = tuple(known.get("tools", TOOLS))
             return clean_assistant(cls(**known))
         except (TypeError, ValueError) as error:
             raise InvalidAssistant(f"An assistant could not be read: {error}") from None
@@ -119,6 +125,7 @@ def clean_assistant(assistant: Assistant) -> Assistant:
         max_tokens=None if max_tokens is None else int(max_tokens),
         json_schema=schema_text,
         starters=starters,
+        tools=tuple(t for t in TOOLS if t in set(assistant.tools)),
     )
 
 

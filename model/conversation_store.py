@@ -17,6 +17,7 @@ from model.attachment import Attachment
 from model.conversation import Conversation, ConversationSummary
 from model.message import Message
 from model.search import SearchHit
+from model.step import Step
 
 
 class ConversationStore(ABC):
@@ -66,6 +67,11 @@ class ConversationStore(ABC):
     @abstractmethod
     def append(self, conversation_id: str, *messages: Message) -> None:
         """Add messages at the end of a conversation; raise ConversationNotFound."""
+
+    @abstractmethod
+    def add_step(self, conversation_id: str, message_index: int, step: Step) -> None:
+        """Add a step (a code run the user asked for) to a reply; raise ConversationNotFound, or StoreError
+        if that message is not a reply."""
 
     @abstractmethod
     def rename(self, conversation_id: str, name: str) -> str:

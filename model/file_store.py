@@ -50,6 +50,10 @@ class FileStore:
         """A stored file's bytes; raise FileNotFoundError."""
         return self._file(sha).read_bytes()
 
+    def path(self, sha: str) -> Path:
+        """Where a stored file's bytes are (to hand to the code sandbox, read-only)."""
+        return self._file(sha)
+
     def has(self, sha: str) -> bool:
         """Whether the bytes are stored."""
         return self._file(sha).is_file()

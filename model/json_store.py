@@ -59,8 +59,9 @@ from model.conversation import (
     unique_name,
 )
 from model.conversation_store import ConversationStore
-from model.message import Message, utc_now
+from model.message import Message, Role, utc_now
 from model.search import SearchCache, SearchHit
+from model.step import Step
 from utils.files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, locked, set_aside
 
 _CACHED_CONVERSATIONS = 16
@@ -233,6 +234,18 @@ class JsonConversationStore(ConversationStore):
             conversation.updated_at = utc_now()
             self._write_conversation(conversation)
             summaries[conversation_id] = conversation.summary()
+
+    @_one_at_a_time
+    def add_step(self, conversation_id: str, message_index: int, step: Step) -> None:
+        """Add a step to a reply (its text unchanged)."""
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            messages = conversation.messages
+            if not 0 <= message_index < len(messages) or messages[message_index].role != Role.ASSISTANT:
+                raise StoreError("That reply is no longer in the chat: reload the page.")
+            message = messages[message_index]
+            messages[message_index] = replace(message, steps=(*message.steps, step))
+            self._write_conversation(conversation)
 
     @_one_at_a_time
     def rename(self, conversation_id: str, name: str) -> str:

@@ -15,13 +15,15 @@ except BnaGPTError as error:  # the data file cannot be used at all (written by 
     session.show_error(error)
     st.stop()
 
-st.chat_input(
-    "Message bnaGPT, or attach files to ask about",
-    key="chat_prompt",
-    on_submit=navigation.send_typed,
-    accept_file="multiple",
-    max_upload_size=session.settings().max_file_mb,
-)
+with st.bottom:
+    chat_view.search_switch()
+    st.chat_input(
+        "Message bnaGPT, or attach files to ask about",
+        key="chat_prompt",
+        on_submit=navigation.send_typed,
+        accept_file="multiple",
+        max_upload_size=session.settings().max_file_mb,
+    )
 reply = navigation.take_pending_reply()
 session.show_flashes()
 if conversation is not None:

@@ -35,3 +35,33 @@ def escape(text: str) -> str:
     icon and emoji codes do not match, where a backslash does not stop them)."""
     text = _TYPOGRAPHIC.sub(WORD_JOINER, text)
     return _SPECIAL.sub(r"\\\1", text).replace(":", "&#58;")
+
+
+_PYTHON_INFO = {"python", "py", "python3", "py3"}
+
+
+def python_blocks(text: str) -> list[str]:
+    """The code of each fenced Python block of a Markdown reply (``` or ~~~, closed or not), in order."""
+    blocks: list[str] = []
+    fence: str | None = None  # the opening fence while inside a block
+    python = False
+    lines: list[str] = []
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        if fence is None:
+            if stripped[:3] in ("```", "~~~"):
+                char = stripped[0]
+                run = len(stripped) - len(stripped.lstrip(char))
+                info = stripped[run:].split()
+                fence, lines = char * run, []
+                python = bool(info) and info[0].lower() in _PYTHON_INFO
+            continue
+        if stripped.startswith(fence) and not stripped.strip(fence[0]):
+            if python:
+                blocks.append("\n".join(lines))
+            fence = None
+            continue
+        lines.append(line)
+    if fence is not None and python:
+        blocks.append("\n".join(lines))  # a reply cut short inside a block
+    return [b for b in blocks if b.strip()]

@@ -9,6 +9,7 @@ import streamlit as st
 
 from controller import assistants
 from controller.providers import PROVIDERS
+from controller.tools import LABELS
 from errors import BnaGPTError
 from model.assistant import Assistant
 from utils.markdown import escape
@@ -180,6 +181,15 @@ def _form(assistant: Assistant) -> None:
             value="\n".join(assistant.starters),
             key=f"assistant_starters_{assistant.id}",
         )
+        tools = st.multiselect(
+            "Tools the model may call",
+            list(LABELS),
+            default=list(assistant.tools),
+            format_func=LABELS.get,
+            key=f"assistant_tools_{assistant.id}",
+            help="With a provider whose models call tools (Groq, OpenAI-compatible). With any model, "
+            "replies' Python code gets a Run button and the chat box a Search the web switch.",
+        )
         save, cancel = st.columns(2)
         saved = save.form_submit_button("Save", type="primary")
         cancelled = cancel.form_submit_button("Cancel")
@@ -200,6 +210,7 @@ def _form(assistant: Assistant) -> None:
             json_mode=mode,
             json_schema=schema,
             starters=tuple(starters.splitlines()),
+            tools=tuple(tools),
         )
         try:
             stored = session.assistants().save(edited)

@@ -20,13 +20,16 @@ import streamlit as st
 from controller import grounding, json_mode, library
 from controller.chat import Reply
 from controller.documents import Documents
+from controller.providers import provider
+from controller.tools import LABELS, Running
 from errors import BnaGPTError
 from model.assistant import GENERAL, JsonMode, clean_assistant
 from model.attachment import Attachment, Source
 from model.conversation import MAX_FOLDER_LENGTH, Conversation
 from model.file_store import FileStore
 from model.message import Message, MessageStatus, Role
-from utils.markdown import escape, for_display
+from model.step import Step
+from utils.markdown import escape, for_display, python_blocks
 from view import navigation, session
 
 # The opening words of a reply are drawn ten times a second, then four: every frame costs Chromium about
@@ -66,10 +69,16 @@ def coalesce(
         yield "".join(buffer)
 
 
-def show_message(message: Message, json_chat: bool = False) -> None:
-    """One stored message, as a chat bubble; in a JSON-mode chat, replies show as JSON with a copy button."""
+def show_message(
+    message: Message, json_chat: bool = False, conversation_id: str | None = None, index: int = -1
+) -> None:
+    """One stored message, as a chat bubble; in a JSON-mode chat, replies show as JSON with a copy button.
+    A reply's tool steps come first, as they happened; its Python blocks get Run buttons (given the
+    conversation and the message's index, where the step is saved)."""
     role = message.role.value
     with st.chat_message(role, avatar=_AVATARS.get(role)):
+        if message.steps:
+            show_steps([s for s in message.steps if not s.by_user], f"steps_{index}")
         parsed = None
         if json_chat and message.role == Role.ASSISTANT:
             parsed, _ = json_mode.check(message.content, JsonMode.OBJECT, None)
@@ -88,6 +97,91 @@ def show_message(message: Message, json_chat: bool = False) -> None:
             st.caption(note)
         if message.sources:
             show_sources(message.sources)
+        if message.role == Role.ASSISTANT and conversation_id is not None and not json_chat:
+            _run_buttons(message, conversation_id, index)
+            show_steps([s for s in message.steps if s.by_user], f"runs_{index}")
+
+
+def _run_buttons(message: Message, conversation_id: str, index: int) -> None:
+    """A Run button under each Python block of a reply: the code runs in the chat's sandboxed session."""
+    blocks = python_blocks(message.content)
+    if not blocks:
+        return
+    with st.container(horizontal=True, gap="small"):
+        for number, code in enumerate(blocks, 1):
+            st.button(
+                "Run the code" if len(blocks) == 1 else f"Run code {number}",
+                icon=":material/play_arrow:",
+                type="tertiary",
+                key=f"run_{conversation_id}_{index}_{number}",
+                on_click=_run_code,
+                args=(conversation_id, index, code),
+                help="Runs in this chat's own sandbox (no network, limited time and memory); variables "
+                "stay between runs.",
+            )
+
+
+def _run_code(conversation_id: str, index: int, code: str) -> None:
+    try:
+        step = session.chat().run_code(conversation_id, index, code)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+        return
+    if step.error:
+        session.flash("warning", "The code did not run to its end: its step says why.")
+
+
+_TOOLS_SHOWN = {
+    "run_python": ("Ran Python", ":material/terminal:"),
+    "web_search": ("Searched the web", ":material/travel_explore:"),
+}
+
+
+def show_steps(steps: Sequence[Step], key: str, running: Running | None = None) -> None:
+    """Tool steps as collapsible boxes (the input, output and duration), with figures shown under them
+    and other files offered as downloads; then the step running now, if any."""
+    files = session.file_store()
+    for number, step in enumerate(steps):
+        title, icon = _TOOLS_SHOWN.get(step.tool, (step.tool, ":material/build:"))
+        who = " · you asked" if step.by_user else ""
+        state = "failed" if step.error else f"{step.seconds:.1f} s"
+        with st.expander(
+            escape(f"{title}: {_first_line(step.input)}{who} · {state}"),
+            icon=":material/error:" if step.error else icon,
+        ):
+            st.code(step.input, language="python" if step.tool == "run_python" else None, wrap_lines=True)
+            if step.output:
+                st.caption("Output")
+                st.code(step.output, language=None, wrap_lines=True)
+            if step.error:
+                st.caption("Did not finish" if step.tool == "run_python" else "Failed")
+                st.code(step.error, language=None, wrap_lines=True)
+        for file_number, file in enumerate(step.files):
+            if not files.has(file.sha256):
+                st.caption(escape(f"{file.name}: no longer stored"))
+            elif file.is_image:
+                st.image(files.read(file.sha256), caption=escape(file.name))
+            else:
+                st.download_button(
+                    escape(f"{file.name} ({max(1, file.size // 1024):,} KB)"),
+                    functools.partial(files.read, file.sha256),
+                    file.name,
+                    "application/octet-stream",  # never rendered by the browser: the code wrote it
+                    icon=":material/download:",
+                    type="tertiary",
+                    key=f"{key}_{number}_{file_number}",
+                )
+    if running is not None:
+        title, _ = _TOOLS_SHOWN.get(running.tool, (running.tool, ""))
+        with st.status(escape(f"{title}: {_first_line(running.input)}…"), state="running"):
+            st.code(
+                running.input, language="python" if running.tool == "run_python" else None, wrap_lines=True
+            )
+
+
+def _first_line(text: str, limit: int = 60) -> str:
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def show_sources(sources: Sequence[Source]) -> None:
@@ -229,8 +323,8 @@ def show_conversation(conversation: Conversation | None, welcome: bool = True) -
             on_click=_show_more,
             args=(conversation.id,),
         )
-    for message in messages[hidden:]:
-        show_message(message, json_chat)
+    for index, message in enumerate(messages[hidden:], start=hidden):
+        show_message(message, json_chat, conversation.id, index)
 
 
 def _assistant_picker() -> None:
@@ -278,6 +372,15 @@ def stream_reply(reply: Reply) -> None:
     with st.chat_message("assistant", avatar=_AVATARS["assistant"]):
         stop_slot = st.empty()
         stop_slot.button("Stop", icon=":material/stop_circle:", key="stop_reply")
+        steps = st.empty()
+        drawn = [0]  # the reply's `changes` last drawn
+
+        def draw_steps() -> None:
+            if reply.changes != drawn[0]:
+                drawn[0] = reply.changes
+                with steps.container():
+                    show_steps(reply.steps, f"live_{reply.changes}", reply.running)
+
         body = st.container(key="reply_body").empty()  # the key names it for the browser tests
         text = ""
         waiting = st.empty()
@@ -285,17 +388,20 @@ def stream_reply(reply: Reply) -> None:
             with st.spinner("Thinking…", show_time=True):
                 frames = coalesce(reply)
                 first = next(frames, None)
-                while first == "":  # nothing to show yet: files being indexed, JSON being collected
+                while first == "":  # nothing to show yet: files being indexed, tools, JSON being collected
                     # Drawing is also where Streamlit lets Stop interrupt the run.
-                    waiting.caption(escape(reply.waiting or "Collecting the reply…"))
+                    draw_steps()
+                    waiting.caption(escape(reply.waiting or _waiting_note(reply)))
                     first = next(frames, None)
             waiting.empty()
             if first is not None:
                 text = first
                 body.markdown(for_display(text) + CURSOR)
                 for frame in frames:
+                    draw_steps()
                     text += frame
                     body.markdown(for_display(text) + CURSOR)
+            draw_steps()
             body.markdown(for_display(text))
         except BnaGPTError:
             pass  # kept in reply.error, shown below the bubble
@@ -306,6 +412,24 @@ def stream_reply(reply: Reply) -> None:
         session.flash("info", reply.notice)
     if reply.error is not None:
         navigation.reply_failed(reply.error)
+
+
+def _waiting_note(reply: Reply) -> str:
+    if reply.running is not None:
+        return "Running a tool…" if reply.running.tool == "run_python" else "Searching the web…"
+    return "Reading the results…" if reply.steps else "Collecting the reply…"
+
+
+def search_switch() -> None:
+    """The chat box's "Search the web" switch: each question is searched first, with any model."""
+    toolbox = session.chat().toolbox
+    engine = toolbox.engine().label if toolbox is not None else "no search back-end"
+    st.toggle(
+        "Search the web",
+        key="search_web",
+        help=f"Search the web for each question first and answer from the pages found, citing them. "
+        f"Searching with {engine} (choose another in Settings). Pages are read as untrusted data.",
+    )
 
 
 def show_reply_error() -> None:
@@ -358,6 +482,7 @@ def conversation_actions(conversation: Conversation) -> None:
                 _place(conversation.id, folder=folder)
                 st.rerun()
         _json_mode_form(conversation)
+        _tools_menu(conversation)
         for kind, label in (("json", "JSON"), ("markdown", "Markdown")):
             # Made when clicked, not on every rerun: a JSON export carries the chat's files.
             name, mime = library.export_name([conversation], kind)
@@ -376,6 +501,54 @@ def conversation_actions(conversation: Conversation) -> None:
             on_click=navigation.trash_chat,
             args=(conversation.id, conversation.name),
         )
+
+
+def _tools_menu(conversation: Conversation) -> None:
+    """The tools this chat's model may call (its copy of the assistant), and its Python session."""
+    current = conversation.assistant or GENERAL
+    toolbox = session.chat().toolbox
+    st.caption("Tools the model may call")
+    for name, label in LABELS.items():
+        problem = toolbox.problem(name) if toolbox is not None else "Not available in this app."
+        st.checkbox(
+            label,
+            value=name in current.tools and not problem,
+            disabled=bool(problem),
+            help=problem,
+            key=f"tool_{conversation.id}_{name}_{name in current.tools}",
+            on_change=_switch_tool,
+            args=(conversation.id, name),
+        )
+    if not provider(session.provider_kind()).capabilities.tools:
+        st.caption(
+            "This provider's model does not call tools by itself: use the Run button under Python code "
+            "and the Search the web switch by the chat box."
+        )
+    st.button(
+        "Restart the Python session",
+        icon=":material/restart_alt:",
+        key="restart_python",
+        on_click=_restart_python,
+        args=(conversation.id,),
+        help="Forget the variables of this chat's code runs.",
+    )
+
+
+def _switch_tool(conversation_id: str, name: str) -> None:
+    chat = session.chat()
+    try:
+        current = chat.store.get(conversation_id).assistant or GENERAL
+        tools = (
+            tuple(t for t in current.tools if t != name) if name in current.tools else (*current.tools, name)
+        )
+        chat.store.set_assistant(conversation_id, clean_assistant(replace(current, tools=tools)))
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+
+
+def _restart_python(conversation_id: str) -> None:
+    session.chat().restart_code(conversation_id)
+    session.flash("success", "This chat's Python session was restarted: its variables are gone.")
 
 
 def _export(conversation: Conversation, kind: str, files: FileStore) -> bytes:

@@ -142,7 +142,7 @@ def send(text: str) -> None:
         conversation = chat.conversation()
         assistant = conversation.assistant if conversation is not None else new_chat_assistant()
         config = session.provider_config(assistant.provider if assistant else "")
-        reply = chat.send(text, config, assistant)
+        reply = chat.send(text, config, assistant, search_first=st.session_state.get("search_web", False))
     except BnaGPTError as failure:
         reply_failed(failure, unsent=text)
         return
@@ -158,7 +158,8 @@ def retry() -> None:
         conversation = chat.conversation()
         assistant = conversation.assistant if conversation is not None else None
         st.session_state[_PENDING] = chat.retry(
-            session.provider_config(assistant.provider if assistant else "")
+            session.provider_config(assistant.provider if assistant else ""),
+            search_first=st.session_state.get("search_web", False),
         )
     except BnaGPTError as failure:
         reply_failed(failure)

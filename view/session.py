@@ -24,6 +24,8 @@ from controller.chat_search import MeaningSearch
 from controller.documents import Documents
 from controller.local_models import LocalModel
 from controller.providers import LOCAL, PROVIDERS, ProviderConfig, provider
+from controller.sandbox import Limits, Sandbox
+from controller.toolbox import SEARCH_ENGINE, Toolbox
 from errors import BnaGPTError
 from model.assistant_store import AssistantStore
 from model.backups import Backups
@@ -140,6 +142,24 @@ def _beside_data(key: str, file_name: str, make: Callable[[Path], T]) -> T:
     return kept
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _sandbox(directory: str, python: str, run_seconds: float) -> Sandbox:
+    """One code sandbox per app process: its sessions (one per chat) are shared by the chat's tabs."""
+    return Sandbox(Path(directory), python, Limits(run_seconds=run_seconds))
+
+
+def sandbox() -> Sandbox:
+    """The code sandbox."""
+    s = settings()
+    return _sandbox(str(s.sandbox_dir), s.sandbox_python, s.sandbox_run_seconds)
+
+
+def _toolbox(settings: Settings, files: FileStore) -> Toolbox:
+    code = _sandbox(str(settings.sandbox_dir), settings.sandbox_python, settings.sandbox_run_seconds)
+    prefs = _beside_data("preferences", "preferences.json", Preferences)
+    return Toolbox(code, files, settings.environment, lambda: prefs.get(SEARCH_ENGINE))
+
+
 def preferences() -> Preferences:
     """The choices saved in Settings for the whole app."""
     return _beside_data("preferences", "preferences.json", Preferences)
@@ -162,7 +182,8 @@ def init() -> None:
             settings.conversations_file, search_cache=_search_cache(str(settings.data_dir))
         )
         ss["store"] = store
-        ss["chat"] = ChatSession(store, documents=_documents(str(settings.data_dir), settings.max_file_mb))
+        documents = _documents(str(settings.data_dir), settings.max_file_mb)
+        ss["chat"] = ChatSession(store, documents=documents, toolbox=_toolbox(settings, documents.store))
     if "provider_label" not in ss:
         kind = settings.provider or providers.default_kind(settings.environment)
         if kind not in providers.kinds():

@@ -9,16 +9,16 @@ knows the agent's library.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from model.assistant import TOOLS
 from model.attachment import Source
 from model.step import Step
 
-# Every tool by name, with how Settings and the Assistants page call it.
+# Every tool by name, as the chat's menu and the Assistants page call it.
 LABELS = {"run_python": "Run Python code", "web_search": "Search the web"}
-NAMES = tuple(LABELS)
+assert tuple(LABELS) == TOOLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +52,3 @@ class Tool(ABC):
     def shown_input(self, arguments: dict[str, str]) -> str:
         """The input as the step shows it."""
         return next(iter(arguments.values()), "")
-
-
-def clean_names(names: Sequence[str]) -> tuple[str, ...]:
-    """Known tool names, in registry order, without repeats."""
-    return tuple(n for n in NAMES if n in set(names))

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from controller import retrieval
 from controller.fetch import fetch
 from controller.search_engines import Hit, SearchEngine
 from controller.tools import Outcome, Tool
@@ -108,6 +107,8 @@ class WebSearch(Tool):
             text = read.get(hit.url)
             chunks = passages(text) if text else [hit.snippet] if hit.snippet else []
             pieces += [(hit, chunk) for chunk in chunks]
+        from controller import retrieval  # llama-index: loaded with the agent, not at the app's start
+
         chosen = retrieval.rank([f"{h.title}\n{c}" for h, c in pieces], query, PASSAGES)
         sources = []
         for index in chosen:

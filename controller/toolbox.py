@@ -1,0 +1,86 @@
+"""The tools of one app process: the code sandbox, the file store, and the web search back-end chosen now."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from controller.sandbox import Sandbox
+from controller.search_engines import SearchEngine, chosen
+from controller.tools import Outcome, Tool
+from controller.tools.run_python import RunPython
+from controller.tools.web_search import WebSearch
+from errors import BnaGPTError
+from model.attachment import Attachment
+from model.file_store import FileStore
+from model.step import Step
+
+SEARCH_ENGINE = "search_engine"  # the preference naming the back-end chosen in Settings
+
+
+class Toolbox:
+    """Makes each turn's tools, bound to its chat."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        files: FileStore,
+        environment: Mapping[str, str],
+        preference: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.sandbox = sandbox
+        self.files = files
+        self._environment = environment
+        self._preference = preference
+        # Tests' loopback stand-in for the web; nothing else sets it (see controller/fetch.py).
+        self.allow = frozenset(h for h in environment.get("BNAGPT_FETCH_ALLOW", "").split(",") if h.strip())
+
+    def engine(self) -> SearchEngine:
+        """The web search back-end chosen in Settings (or the first configured)."""
+        try:
+            preference = self._preference()
+        except BnaGPTError:  # an unreadable preferences file: the default back-end
+            preference = None
+        return chosen(self._environment, preference)
+
+    def problem(self, name: str) -> str | None:
+        """Why a tool cannot work on this machine, or None."""
+        return self.sandbox.problem() if name == "run_python" else None
+
+    def tools(
+        self, names: Sequence[str], chat_id: str, attachments: Sequence[Attachment], first_number: int
+    ) -> list[Tool]:
+        """The tools named (those that can work here) for a turn of the chat; web sources numbered from
+        `first_number` on."""
+        made: list[Tool] = []
+        for name in names:
+            if self.problem(name):
+                continue
+            if name == "run_python":
+                made.append(RunPython(self.sandbox, chat_id, self.readable(attachments), self.files))
+            elif name == "web_search":
+                made.append(WebSearch(self.engine(), first_number, self.allow))
+        return made
+
+    def run_code(self, chat_id: str, code: str, attachments: Sequence[Attachment]) -> Step:
+        """Run code at the user's request (a Run button) in the chat's session."""
+        tool = RunPython(self.sandbox, chat_id, self.readable(attachments), self.files, by_user=True)
+        return tool.run(code=code).step
+
+    def search(self, query: str, first_number: int) -> Outcome:
+        """Search the web at the user's request (the toggle)."""
+        return WebSearch(self.engine(), first_number, self.allow, by_user=True).run(query=query)
+
+    def readable(self, attachments: Sequence[Attachment]) -> list[tuple[str, Path]]:
+        """(name, stored path) of each attached file still stored, names made unique."""
+        named: dict[str, Path] = {}
+        for file in attachments:
+            if not self.files.has(file.sha256):
+                continue
+            name, number = file.name, 1
+            while name in named:
+                number += 1
+                stem, dot, ext = file.name.rpartition(".")
+                name = f"{stem} ({number}).{ext}" if dot else f"{file.name} ({number})"
+            named[name] = self.files.path(file.sha256)
+        return list(named.items())
