@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -39,11 +40,21 @@ class Page:
     text: str
 
 
-def fetch(url: str, allow: frozenset[str] = frozenset(), timeout: float = TIMEOUT) -> Page:
+def addresses(host: str, port: int) -> list[str]:
+    """Every address a host name resolves to (the system's resolver)."""
+    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def fetch(
+    url: str,
+    allow: frozenset[str] = frozenset(),
+    timeout: float = TIMEOUT,
+    resolve: Callable[[str, int], list[str]] = addresses,
+) -> Page:
     """Fetch a text page; raise FetchFailed saying why it was refused or failed."""
     deadline = time.monotonic() + timeout
     for _ in range(MAX_REDIRECTS + 1):
-        host, port, address = _checked(url, allow)
+        host, port, address = _checked(url, allow, resolve)
         response = _request(url, host, port, address, deadline)
         try:
             if response.status in (301, 302, 303, 307, 308):
@@ -64,7 +75,9 @@ def fetch(url: str, allow: frozenset[str] = frozenset(), timeout: float = TIMEOU
     raise FetchFailed(f"{url} redirects more than {MAX_REDIRECTS} times.")
 
 
-def _checked(url: str, allow: frozenset[str]) -> tuple[str, int, str]:
+def _checked(
+    url: str, allow: frozenset[str], resolve: Callable[[str, int], list[str]]
+) -> tuple[str, int, str]:
     """(host name, port, the address to connect to), or FetchFailed if the address may not be fetched."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -79,16 +92,17 @@ def _checked(url: str, allow: frozenset[str]) -> tuple[str, int, str]:
     except ValueError:
         raise FetchFailed(f"{url} has an invalid port.") from None
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = resolve(host, port)
     except (OSError, UnicodeError):
-        raise FetchFailed(f"{host} could not be found.") from None
-    addresses = [info[4][0] for info in found]
+        found = []
+    if not found:
+        raise FetchFailed(f"{host} could not be found.")
     if f"{host}:{port}" in allow:
-        return host, port, addresses[0]
-    for address in addresses:
+        return host, port, found[0]
+    for address in found:
         if not public(address):
             raise FetchFailed(f"{host} points to a private or local address ({address}); it is not fetched.")
-    return host, port, addresses[0]
+    return host, port, found[0]
 
 
 def public(address: str) -> bool:

@@ -32,8 +32,13 @@ class Toolbox:
         self.files = files
         self._environment = environment
         self._preference = preference
-        # Tests' loopback stand-in for the web; nothing else sets it (see controller/fetch.py).
-        self.allow = frozenset(h for h in environment.get("BNAGPT_FETCH_ALLOW", "").split(",") if h.strip())
+
+    @property
+    def allow(self) -> frozenset[str]:
+        """host:port the fetch guard lets through: the tests' loopback stand-in for the web; nothing else
+        sets BNAGPT_FETCH_ALLOW (see controller/fetch.py)."""
+        listed = self._environment.get("BNAGPT_FETCH_ALLOW", "")
+        return frozenset(h.strip() for h in listed.split(",") if h.strip())
 
     def engine(self) -> SearchEngine:
         """The web search back-end chosen in Settings (or the first configured)."""

@@ -8,6 +8,7 @@ starts for them; tests whose point is the model ask for the local one with the `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -283,3 +284,75 @@ def saved_names(data_file: Path) -> list[str]:
 def click(at: AppTest, label: str) -> AppTest:
     """Click the (first) button with this label and rerun."""
     return at.button[[b.label for b in at.button].index(label)].click().run()
+
+
+# -- a stand-in for the web: SearXNG's JSON API and the result pages, on loopback -------------------------
+
+
+@dataclass
+class WebStandIn:
+    """A loopback HTTP server speaking SearXNG's JSON API and serving the pages its results name."""
+
+    base: str
+    pages: dict[str, tuple[str, bytes]]  # path -> (content type, body)
+    results: list[dict]  # what every search answers
+    requests: list[str]  # paths asked for, in order
+    delay: float = 0.0
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+@pytest.fixture
+def web(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebStandIn]:
+    """The web stand-in, configured as the app's SearXNG; the fetch guard lets through its address only."""
+    state = WebStandIn(base="", pages={}, results=[], requests=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            state.requests.append(self.path)
+            path = self.path.split("?", 1)[0]
+            if path == "/search":
+                self._send(200, "application/json", json.dumps({"results": state.results}).encode())
+            elif path.startswith("/redirect/"):
+                self.send_response(302)
+                self.send_header("Location", self.path.split("?to=", 1)[1])
+                self.end_headers()
+            elif path in state.pages:
+                time.sleep(state.delay)
+                self._send(200, *state.pages[path])
+            else:
+                self._send(404, "text/plain", b"not here")
+
+        def _send(self, status: int, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client stopped reading (a size limit)
+                self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    state.base = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("BNAGPT_SEARXNG_URL", state.base)
+    monkeypatch.setenv("BNAGPT_FETCH_ALLOW", f"127.0.0.1:{port}")
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def article(title: str, body: str) -> tuple[str, bytes]:
+    """An HTML page with menus, a cookie banner and a footer around its article."""
+    paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n"))
+    html = f"""<!doctype html><html><head><title>{title}</title></head><body>
+<nav><a href="/">Home</a> <a href="/news">News</a> <a href="/shop">Shop the sale</a></nav>
+<div class="cookie-banner">We use cookies. Accept all cookies to continue.</div>
+<article><h1>{title}</h1>{paragraphs}</article>
+<footer>Copyright Example Media. Subscribe to our newsletter for deals.</footer></body></html>"""
+    return "text/html; charset=utf-8", html.encode()

@@ -126,7 +126,12 @@ def main_text(document: str, content_type: str, url: str) -> str:
         return document.strip()
     import trafilatura
 
-    return (trafilatura.extract(document, url=url, include_comments=False, include_tables=True) or "").strip()
+    options = {"url": url, "include_comments": False, "include_tables": True}
+    # Precision first (menus and banners go even on short pages); recall when that leaves nothing.
+    found = trafilatura.extract(document, favor_precision=True, **options) or trafilatura.extract(
+        document, **options
+    )
+    return (found or "").strip()
 
 
 def passages(text: str, size: int = PASSAGE_CHARS) -> list[str]:
