@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,6 +200,9 @@ class Sandbox:
         self._checked = False
         self._reaper = threading.Thread(target=self._reap, name="sandbox-reaper", daemon=True)
         self._reaper.start()
+        # Sessions are started from one long-lived thread: bwrap's --die-with-parent follows the thread
+        # that started it, and Streamlit ends a thread with every script run.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
 
     # -- availability ---------------------------------------------------------------------------------
 
@@ -312,7 +316,7 @@ class Sandbox:
         if uid is not None:
             os.chown(inputs, uid, uid)
         try:
-            return _Session(self._command(inputs), inputs, uid, self.limits)
+            return self._spawner.submit(_Session, self._command(inputs), inputs, uid, self.limits).result()
         except (_SessionLost, TimeoutError) as error:
             shutil.rmtree(inputs, ignore_errors=True)
             raise SandboxUnavailable(f"The sandbox did not start: {error or 'no answer'}") from None

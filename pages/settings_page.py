@@ -6,4 +6,5 @@ session.show_flashes()
 
 settings_view.provider_section()
 settings_view.engine_section()
+settings_view.tools_section()
 settings_view.data_section()

@@ -22,7 +22,16 @@ from playwright.sync_api import expect
 from model.json_store import JsonConversationStore
 from model.message import Message, Role
 from tests import chatgpt_export
-from tests.conftest import IN_CI, PROJECT, chromium_path, read_document, stored_messages, wait_until
+from tests.conftest import (
+    IN_CI,
+    PROJECT,
+    article,
+    chromium_path,
+    read_conversation,
+    read_document,
+    stored_messages,
+    wait_until,
+)
 from utils.local_server import free_port
 from utils.markdown import WORD_JOINER
 
@@ -330,3 +339,40 @@ def test_an_unreadable_file_is_named_and_the_message_kept(page, app_url, tmp_pat
     expect(page.get_by_text("Your message was not sent", exact=False).first).to_be_visible()
     expect(page.locator("code", has_text="Summarise the installer, please")).to_be_visible()
     assert not (tmp_path / "files").exists()
+
+
+def test_the_run_button_draws_a_figure_that_survives_a_reload(page, app_url, tmp_path):
+    """A reply's Python block runs in the sandbox from its Run button; the plot shows, and stays on reload."""
+    store = JsonConversationStore(tmp_path / "conversations.json")
+    code = "import matplotlib.pyplot as plt\nplt.bar(['a', 'b'], [3, 5])\nprint('drawn', 3 + 5)"
+    chat = store.create(
+        "A plot",
+        [Message(Role.USER, "Plot a and b"), Message(Role.ASSISTANT, f"Here:\n\n```python\n{code}\n```")],
+    )
+    page.goto(f"{app_url}/?c={chat.id}")
+    page.get_by_role("button", name="Run the code").click()
+    reply = bubbles(page).nth(1)
+    expect(reply.locator('[data-testid="stImage"] img')).to_have_count(1, timeout=90_000)
+    expect(reply.get_by_text("Ran Python")).to_be_visible()
+    reply.get_by_text("Ran Python").click()
+    expect(reply.get_by_text("drawn 8")).to_be_visible()
+    page.reload()
+    expect(bubbles(page).nth(1).locator('[data-testid="stImage"] img')).to_have_count(1, timeout=60_000)
+    [step] = read_conversation(tmp_path / "conversations.json", chat.id)["messages"][1]["steps"]
+    assert step["by_user"] and step["output"] == "drawn 8" and step["files"][0]["name"] == "figure-1.png"
+
+
+def test_the_search_switch_answers_from_a_page_of_the_stand_in(web, page, app_url):
+    """Toggle -> search -> fetch -> extract -> an answer listing the page as its source, in the browser."""
+    web.pages["/kiwi"] = article("Kiwi festival", "The Zubrowka kiwi festival is held in the town of Lutz.")
+    web.results = [{"title": "Kiwi festival in Zubrowka", "url": web.url("/kiwi"), "content": ""}]
+    page.goto(app_url)
+    page.get_by_text("Search the web").click()
+    send(page, "In which town is the Zubrowka kiwi festival held?")
+    reply = bubbles(page).nth(1)
+    expect(reply.get_by_text("Searched the web")).to_be_visible(timeout=120_000)
+    expect(page.locator('[data-testid="stChatMessage"] button', has_text="Stop")).to_have_count(
+        0, timeout=120_000
+    )
+    expect(reply.get_by_text("Kiwi festival in Zubrowka")).to_be_visible()
+    assert any(r == "/kiwi" for r in web.requests)

@@ -21,7 +21,7 @@ from controller.sandbox import Limits, Sandbox
 from controller.toolbox import Toolbox
 from errors import FetchFailed
 from model.file_store import FileStore
-from model.message import Role
+from model.message import Message, Role
 from settings import load_settings
 from tests.conftest import Scripted, article
 
@@ -329,3 +329,50 @@ def test_a_page_streaming_forever_is_cut_at_the_size_limit() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- the pages -------------------------------------------------------------------------------------------
+
+
+def test_the_chat_menu_switches_a_tool_off_for_this_chat_only(store):
+    from tests.conftest import new_app
+
+    chat = store.create("Numbers", [Message(Role.USER, "hi"), Message(Role.ASSISTANT, "hello")])
+    at = new_app(c=chat.id)
+    box = next(c for c in at.checkbox if c.label == "Search the web")
+    assert box.value and not box.disabled
+    box.uncheck().run()
+    assert not at.exception
+    assert store.get(chat.id).assistant.tools == ("run_python",)
+    assert next(c for c in at.checkbox if c.label == "Search the web").value is False
+    assert any(t.label == "Search the web" for t in at.toggle)  # the chat box's switch stays
+
+
+def test_a_run_button_shows_the_output_and_keeps_it(store):
+    from tests.conftest import click, new_app
+
+    reply = "Try:\n\n```python\ntotal = sum(range(5))\nprint('total', total)\n```\n\n```py\ntotal * 2\n```"
+    chat = store.create("Sums", [Message(Role.USER, "sum"), Message(Role.ASSISTANT, reply)])
+    at = new_app(c=chat.id)
+    assert [b.label for b in at.button if b.label.startswith("Run code")] == ["Run code 1", "Run code 2"]
+    at = click(at, "Run code 1")
+    at = click(at, "Run code 2")  # the session kept `total`
+    assert not at.exception
+    outputs = [s.output for s in store.get(chat.id).messages[1].steps]
+    assert outputs == ["total 10", "20"]
+    assert any("total 10" in c.value for c in at.code)
+
+
+def test_settings_show_the_sandbox_and_choose_the_search_back_end(web):
+    from tests.conftest import new_app
+
+    at = new_app()
+    at.switch_page("pages/settings_page.py").run()
+    assert not at.exception
+    assert any("Running code: on" in m.value for m in at.success)
+    choice = next(r for r in at.radio if r.label == "Web search back-end")
+    assert choice.value == "searxng" and choice.options == ["SearXNG", "DuckDuckGo (ddgs)"]
+    choice.set_value("duckduckgo").run()
+    at = new_app()
+    at.switch_page("pages/settings_page.py").run()
+    assert next(r for r in at.radio if r.label == "Web search back-end").value == "duckduckgo"

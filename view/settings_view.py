@@ -1,4 +1,4 @@
-"""The Settings page's sections: provider test, local engine status, data file."""
+"""The Settings page's sections: provider test, local engine status, tools, data file."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import streamlit as st
 from controller import local_models
 from controller.diagnostics import check_connection
 from controller.providers import LOCAL, PROVIDERS, Provider, SettingField, provider
+from controller.search_engines import WHAT_TO_CONFIGURE, available
+from controller.toolbox import SEARCH_ENGINE
 from errors import BnaGPTError
 from utils.markdown import escape
 from view import session
@@ -173,3 +175,43 @@ def data_section() -> None:
         )
         for file in aside:
             st.code(str(file), language=None)
+
+
+def tools_section() -> None:
+    """The tools: whether code can run here (and why not), and which web search back-end answers."""
+    st.subheader("Tools")
+    toolbox = session.chat().toolbox
+    if toolbox is None:
+        st.caption("Tools are not available in this app.")
+        return
+    problem = toolbox.problem("run_python")
+    if problem:
+        st.warning(escape(f"Running code is off: {problem}"), icon=":material/block:")
+    else:
+        limits = toolbox.sandbox.limits
+        st.success(
+            f"Running code: on, in a bubblewrap sandbox (no network, {limits.run_seconds:g} s and "
+            f"{limits.memory_mb:,} MB per run, {limits.work_mb} MB of files; "
+            f"{toolbox.sandbox.sessions()} session(s) open).",
+            icon=":material/terminal:",
+        )
+    engines = available(session.settings().environment)
+    current = toolbox.engine().name
+    st.radio(
+        "Web search back-end",
+        list(engines),
+        index=list(engines).index(current),
+        format_func=lambda name: engines[name].label,
+        key="search_engine_choice",
+        on_change=_choose_engine,
+        help="SearXNG needs BNAGPT_SEARXNG_URL, Brave BRAVE_API_KEY and Tavily TAVILY_API_KEY in the "
+        "environment or .env; DuckDuckGo needs no key but reaches the public internet.",
+    )
+    st.caption(escape(WHAT_TO_CONFIGURE))
+
+
+def _choose_engine() -> None:
+    try:
+        session.preferences().set(SEARCH_ENGINE, st.session_state["search_engine_choice"])
+    except BnaGPTError as error:
+        session.flash("error", str(error))
