@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, one table, the same figures as JSON under bench/results/.
 
 Run: .venv/bin/python -m bench [--quick]
-     [--only streaming,store,page,serve,concurrency,browser,models,documents]
+     [--only streaming,store,page,serve,concurrency,browser,models,documents,tools]
 `--quick` uses fewer repeats and at most 1,000 conversations, to check the suite itself runs.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.stats import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("streaming", "store", "page", "serve", "concurrency", "browser", "models", "documents")
+SECTIONS = ("streaming", "store", "page", "serve", "concurrency", "browser", "models", "documents", "tools")
 
 
 def machine() -> dict[str, object]:
@@ -62,7 +62,7 @@ def verdict(figure: Figure) -> str:
 
 def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
     """Run the chosen sections in order."""
-    from bench import browser, concurrency, documents, models, page, serve, store, streaming
+    from bench import browser, concurrency, documents, models, page, serve, store, streaming, tools
 
     figures: list[Figure] = []
     for section in sections:
@@ -84,6 +84,8 @@ def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
             figures += models.run(1 if quick else models.REPLIES, 1 if quick else models.LONG_PROMPTS)
         elif section == "documents":
             figures += documents.run()
+        elif section == "tools":
+            figures += tools.run(quick)
         print(f"  {section} took {time.perf_counter() - started:.0f} s", flush=True)
     return figures
 

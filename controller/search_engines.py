@@ -71,8 +71,12 @@ def _hits(rows: object, title: str, url: str, snippet: str) -> list[Hit]:
         return []
     found = []
     for row in rows:
-        if isinstance(row, Mapping) and isinstance(row.get(url), str):
-            found.append(Hit(str(row.get(title) or row[url]), row[url], str(row.get(snippet) or "")))
+        address = row.get(url) if isinstance(row, Mapping) else None
+        # Only web pages: a result is untrusted, and its address becomes a link under the reply.
+        if isinstance(address, str) and address.lower().startswith(("http://", "https://")):
+            found.append(
+                Hit(" ".join(str(row.get(title) or address).split()), address, str(row.get(snippet) or ""))
+            )
     return found
 
 

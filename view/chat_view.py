@@ -198,6 +198,9 @@ def show_sources(sources: Sequence[Source]) -> None:
                 with st.popover(escape(f"[{source.number}] {source.name}{where}"), type="tertiary"):
                     st.caption(escape(f"{source.name}{where}"))
                     st.text(source.passage)
+                    if source.url:  # http(s) only (checked when read and when found)
+                        st.link_button("Open the page", source.url, icon=":material/open_in_new:")
+                        st.caption(escape(source.url))
 
 
 def files_panel(conversation: Conversation, window: tuple[int, int], live: bool = True) -> None:

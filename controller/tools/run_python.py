@@ -10,6 +10,7 @@ from typing import ClassVar
 from controller.sandbox import RunResult, Sandbox
 from controller.tools import Outcome, Tool
 from errors import SandboxUnavailable
+from model.attachment import clean_file_name
 from model.file_store import FileStore
 from model.step import Step, StepFile, clip
 
@@ -63,7 +64,8 @@ class RunPython(Tool):
             if written.data is None:
                 left_behind.append(f"{written.name} ({written.size:,} bytes: too big to bring back)")
             else:
-                files.append(StepFile(written.name, self._store.put(written.data), written.size))
+                name = clean_file_name(written.name)  # the code chose it: no path, no control characters
+                files.append(StepFile(name, self._store.put(written.data), written.size))
         output = "\n".join(p for p in (result.stdout.rstrip("\n"), result.stderr.rstrip("\n")) if p)
         if result.value is not None:
             output = f"{output}\n{result.value}" if output else result.value
