@@ -393,13 +393,22 @@ class Reply:
             return text
         self._step_event(Running("web_search", question))
         had_files = bool(self.sources)
-        box: list[Outcome] = []
-        worker = threading.Thread(target=lambda: box.append(toolbox.search(question, len(self.sources) + 1)))
+        box: list[Outcome | BaseException] = []
+
+        def search() -> None:
+            try:
+                box.append(toolbox.search(question, len(self.sources) + 1))
+            except BaseException as error:  # a bug of ours: raised again below, in the page's thread
+                box.append(error)
+
+        worker = threading.Thread(target=search, name="web-search", daemon=True)
         worker.start()
         while worker.is_alive():
             yield ""
             worker.join(0.1)
         outcome = box[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
         self._step_event(outcome)
         if not outcome.sources:
             self.notice = f"The web search gave nothing to answer from: {outcome.step.error or 'no results'}"

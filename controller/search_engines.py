@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from errors import SearchUnavailable
+from utils.loading import IMPORTS
 
 TIMEOUT = 10.0
 
@@ -130,8 +131,9 @@ class DuckDuckGo(SearchEngine):
     name, label = "duckduckgo", "DuckDuckGo (ddgs)"
 
     def search(self, query: str, count: int) -> list[Hit]:
-        from ddgs import DDGS
-        from ddgs.exceptions import DDGSException
+        with IMPORTS:
+            from ddgs import DDGS
+            from ddgs.exceptions import DDGSException
 
         try:
             rows = DDGS(timeout=int(TIMEOUT)).text(query, max_results=count)

@@ -374,5 +374,5 @@ def test_the_search_switch_answers_from_a_page_of_the_stand_in(web, page, app_ur
     expect(page.locator('[data-testid="stChatMessage"] button', has_text="Stop")).to_have_count(
         0, timeout=120_000
     )
-    expect(reply.get_by_text("Kiwi festival in Zubrowka")).to_be_visible()
+    expect(reply.get_by_role("button", name=re.compile(r"^\[1\] Kiwi festival in Zubrowka"))).to_be_visible()
     assert any(r == "/kiwi" for r in web.requests)

@@ -19,6 +19,7 @@ from controller.tools import Outcome, Tool
 from errors import FetchFailed, SearchUnavailable
 from model.attachment import Source
 from model.step import Step, clip
+from utils.loading import IMPORTS
 
 RESULTS = 6  # asked of the search engine
 PAGES = 4  # fetched and read
@@ -107,7 +108,8 @@ class WebSearch(Tool):
             text = read.get(hit.url)
             chunks = passages(text) if text else [hit.snippet] if hit.snippet else []
             pieces += [(hit, chunk) for chunk in chunks]
-        from controller import retrieval  # llama-index: loaded with the agent, not at the app's start
+        with IMPORTS:  # llama-index, imported from a search thread while another may import it too
+            from controller import retrieval
 
         chosen = retrieval.rank([f"{h.title}\n{c}" for h, c in pieces], query, PASSAGES)
         sources = []
@@ -126,7 +128,7 @@ def main_text(document: str, content_type: str, url: str) -> str:
         return document.strip()
     import trafilatura
 
-    options = {"url": url, "include_comments": False, "include_tables": True}
+    options: dict = {"url": url, "include_comments": False, "include_tables": True}
     # Precision first (menus and banners go even on short pages); recall when that leaves nothing.
     found = trafilatura.extract(document, favor_precision=True, **options) or trafilatura.extract(
         document, **options
