@@ -198,6 +198,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._problem: str | None = None
         self._checked = False
+        self._bwrap = ""  # its path, found by the check
         self._reaper = threading.Thread(target=self._reap, name="sandbox-reaper", daemon=True)
         self._reaper.start()
         # Sessions are started from one long-lived thread: bwrap's --die-with-parent follows the thread
@@ -215,7 +216,8 @@ class Sandbox:
             return self._problem
 
     def _check(self) -> str | None:
-        if shutil.which("bwrap") is None:
+        self._bwrap = shutil.which("bwrap") or ""
+        if not self._bwrap:
             return (
                 "Running code needs bubblewrap, which is not installed: install it "
                 "(Debian/Ubuntu: `apt-get install bubblewrap`) and restart bnaGPT."
@@ -324,7 +326,7 @@ class Sandbox:
     def _command(self, inputs: Path) -> list[str]:
         limits = self.limits
         return [
-            "bwrap",
+            self._bwrap,
             "--unshare-all",  # network, PID, IPC, UTS, cgroup and user namespaces
             "--unshare-user",
             "--disable-userns",  # no namespaces of its own inside: no unshare, no mount

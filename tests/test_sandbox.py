@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.sandbox import Limits, Sandbox
+from errors import SandboxUnavailable
 from settings import load_settings
 
 SECRET = "gsk_sandbox_probe_secret_1234567890"
@@ -230,3 +231,19 @@ def test_eight_chats_run_at_once(sandbox: Sandbox) -> None:
     for thread in threads:
         thread.join()
     assert {n: r.value for n, r in results.items()} == {n: str(n * (n + 1) // 2) for n in range(8)}
+
+
+def test_without_its_libraries_the_sandbox_says_so_and_runs_nothing(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path / "not-installed")
+    assert "make install" in box.problem()
+    with pytest.raises(SandboxUnavailable, match="make install"):
+        box.run("chat", "print('never')")
+    assert box.sessions() == 0
+
+
+def test_without_bubblewrap_code_does_not_run_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on the PATH: no fallback to a plain subprocess
+    box = Sandbox(load_settings().sandbox_dir)
+    assert "needs bubblewrap" in box.problem() and "apt-get install bubblewrap" in box.problem()
+    with pytest.raises(SandboxUnavailable):
+        box.run("chat", "print('never')")
