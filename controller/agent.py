@@ -79,9 +79,24 @@ def stable_window(token_counts: Sequence[int], budget: int) -> int:
     return start
 
 
+STEP_NOTE_CHARS = 600  # of each earlier tool run's output the model reads again
+
+
+def model_text(message: Message) -> str:
+    """What the model reads of a stored message: a reply with the outputs of its tool runs (the Run
+    button's among them) noted after it, so a later question can refer to them."""
+    notes = []
+    for step in message.steps:
+        result = step.error or step.output or "(no output)"
+        if len(result) > STEP_NOTE_CHARS:
+            result = result[:STEP_NOTE_CHARS] + "…"
+        notes.append(f"[{step.tool} ran: {step.input[:STEP_NOTE_CHARS]}\nResult: {result}]")
+    return "\n\n".join([message.content, *notes]) if notes else message.content
+
+
 def to_chat_message(message: Message) -> ChatMessage:
     """A stored message in llama-index's form, for the agent's memory."""
-    return ChatMessage(role=MessageRole(message.role.value), content=message.content)
+    return ChatMessage(role=MessageRole(message.role.value), content=model_text(message))
 
 
 def from_chat_message(message: ChatMessage) -> Message:
@@ -184,7 +199,7 @@ class Agent:
         events: Queue = Queue()
         calls = _Calls(events)
         agent = self._agent_for(system_prompt, [calls.wrap(t) for t in tools])
-        sizes = [self._count(m.content) + _MESSAGE_OVERHEAD for m in history]
+        sizes = [self._count(model_text(m)) + _MESSAGE_OVERHEAD for m in history]
         start = stable_window(sizes, self._memory.token_limit)
         # A new message longer than the room kept for it pushes out more history, this turn only.
         fixed = self._count(system_prompt) + self._count(text) + 2 * _MESSAGE_OVERHEAD

@@ -376,3 +376,14 @@ def test_settings_show_the_sandbox_and_choose_the_search_back_end(web):
     at = new_app()
     at.switch_page("pages/settings_page.py").run()
     assert next(r for r in at.radio if r.label == "Web search back-end").value == "duckduckgo"
+
+
+def test_a_later_question_sees_what_the_run_button_printed(chat, scripted_server, scripted_config):
+    scripted_server.script = Scripted(stream_chunks=["```python\nprint(sum(range(101)))\n```"])
+    answer(chat, "Sum 0 to 100", scripted_config)
+    conversation = chat.conversation()
+    chat.run_code(conversation.id, len(conversation.messages) - 1, "print(sum(range(101)))")
+    scripted_server.script = Scripted(stream_chunks=["It printed 5050."])
+    answer(chat, "What did it print?", scripted_config)
+    history = json.dumps(scripted_server.requests[-1]["messages"])
+    assert "Result: 5050" in history
