@@ -23,8 +23,8 @@ import traceback
 import warnings
 
 REQUESTS, REPLIES = int(sys.argv[1]), int(sys.argv[2])  # pipes from the app, by fd number
-WORK = "/work"
-INPUTS = "/work/files"  # the chat's attached files, read-only
+WORK = "/workspace"
+INPUTS = "/workspace/files"  # the chat's attached files, read-only
 SITE = "/opt/sandbox/site"
 OUTPUT_DIR = "/tmp/.run"
 SHOWN_CHARS = 20_000  # of stdout, stderr and the last value

@@ -145,7 +145,8 @@ def test_the_apps_files_environment_and_keys_are_out_of_reach(
         "for path in glob.glob('/proc/*/environ') + glob.glob('/proc/*/cmdline'):\n"
         "    try: found.append(open(path, 'rb').read().decode('latin-1'))\n"
         "    except OSError as e: found.append(str(e))\n"
-        f"for path in [{str(app_dir / 'settings.py')!r}, '/root/.bash_history', '/etc/passwd', '/proc/1/root/etc/hostname']:\n"
+        f"for path in [{str(app_dir / 'settings.py')!r}, {str(Path.home() / '.bash_history')!r}, "
+        "'/etc/passwd', '/proc/1/root/etc/hostname']:\n"
         "    found.append(str(os.path.exists(path)))\n"
         "print('\\n'.join(found))"
     )
@@ -182,14 +183,14 @@ def test_a_daemon_does_not_outlive_the_run(sandbox: Sandbox) -> None:
         "    os.setsid()\n"
         "    if os.fork() == 0:\n"
         "        while True:\n"
-        "            open('/work/heartbeat', 'a').write('.'); time.sleep(0.05)\n"
+        "            open('/workspace/heartbeat', 'a').write('.'); time.sleep(0.05)\n"
         "    os._exit(0)\n"
         "time.sleep(0.5)"
     )
     sandbox.run("daemon", code)
-    first = sandbox.run("daemon", "import os; os.path.getsize('/work/heartbeat')")
+    first = sandbox.run("daemon", "import os; os.path.getsize('/workspace/heartbeat')")
     time.sleep(0.5)
-    second = sandbox.run("daemon", "import os; os.path.getsize('/work/heartbeat')")
+    second = sandbox.run("daemon", "import os; os.path.getsize('/workspace/heartbeat')")
     assert first.value == second.value
     procs = sandbox.run("daemon", "import os; sorted(int(p) for p in os.listdir('/proc') if p.isdigit())")
     assert procs.value == "[1, 2]"
@@ -202,15 +203,15 @@ def test_a_daemon_does_not_outlive_the_run(sandbox: Sandbox) -> None:
         "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
         "assert libc.unshare(0x10000000) == 0, os.strerror(ctypes.get_errno())",
         "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-        "assert libc.mount(b'none', b'/work', b'tmpfs', 0, None) == 0, os.strerror(ctypes.get_errno())",
-        "import os, stat\nos.mknod('/work/null', stat.S_IFCHR | 0o666, os.makedev(1, 3))",
+        "assert libc.mount(b'none', b'/workspace', b'tmpfs', 0, None) == 0, os.strerror(ctypes.get_errno())",
+        "import os, stat\nos.mknod('/workspace/null', stat.S_IFCHR | 0o666, os.makedev(1, 3))",
     ],
     ids=["unshare-command", "unshare-call", "mount", "mknod"],
 )
 def test_namespaces_mounts_and_devices_are_refused(sandbox: Sandbox, code: str) -> None:
     result = sandbox.run("privileges", code)
     assert not result.ok, result
-    assert sandbox.run("privileges", "import os; os.path.exists('/work/null')").value == "False"
+    assert sandbox.run("privileges", "import os; os.path.exists('/workspace/null')").value == "False"
 
 
 def test_code_killing_its_own_interpreter_gets_a_new_session(sandbox: Sandbox) -> None:
