@@ -125,6 +125,11 @@ class _Calls:
             key = json.dumps([tool.name, texts], sort_keys=True)
             if self.cancelled:
                 return "Stopped by the user."
+            missing = [n for n in tool.parameters if not texts.get(n, "").strip()]
+            if missing:  # small models guess argument names: say the right one instead of running nothing
+                return (
+                    f"Call {tool.name} again with the argument `{missing[0]}`: {tool.parameters[missing[0]]}"
+                )
             if key in self.seen:
                 return REPEATED
             if len(self.seen) >= MAX_TOOL_CALLS:

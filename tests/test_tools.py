@@ -387,3 +387,14 @@ def test_a_later_question_sees_what_the_run_button_printed(chat, scripted_server
     answer(chat, "What did it print?", scripted_config)
     history = json.dumps(scripted_server.requests[-1]["messages"])
     assert "Result: 5050" in history
+
+
+def test_a_call_with_the_wrong_argument_is_told_the_right_one(chat, scripted_server, scripted_config):
+    scripted_server.script = Scripted(
+        sequence=[[call("run_python", python_code="print(1)")], [call("run_python", code="print(1)")], ["1."]]
+    )
+    _, shown = answer(chat, "Print 1", scripted_config)
+    assert shown == "1."
+    told = scripted_server.requests[1]["messages"][-1]["content"]
+    assert told.startswith("Call run_python again with the argument `code`")
+    assert [s.output for s in last_reply(chat).steps] == ["1"]
