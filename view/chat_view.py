@@ -74,11 +74,12 @@ def show_message(
 ) -> None:
     """One stored message, as a chat bubble; in a JSON-mode chat, replies show as JSON with a copy button.
     A reply's tool steps come first, as they happened; its Python blocks get Run buttons (given the
-    conversation and the message's index, where the step is saved)."""
+    conversation and the message's index, where the step is saved), their runs shown under them."""
     role = message.role.value
     with st.chat_message(role, avatar=_AVATARS.get(role)):
-        if message.steps:
-            show_steps([s for s in message.steps if not s.by_user], f"steps_{index}")
+        runs = [s for s in message.steps if s.by_user and s.tool == "run_python"]  # under their code
+        if len(runs) < len(message.steps):
+            show_steps([s for s in message.steps if s not in runs], f"steps_{index}")
         parsed = None
         if json_chat and message.role == Role.ASSISTANT:
             parsed, _ = json_mode.check(message.content, JsonMode.OBJECT, None)
@@ -99,7 +100,7 @@ def show_message(
             show_sources(message.sources)
         if message.role == Role.ASSISTANT and conversation_id is not None and not json_chat:
             _run_buttons(message, conversation_id, index)
-            show_steps([s for s in message.steps if s.by_user], f"runs_{index}")
+            show_steps(runs, f"runs_{index}")
 
 
 def _run_buttons(message: Message, conversation_id: str, index: int) -> None:
