@@ -87,9 +87,13 @@ def rank(texts: Sequence[str], query: str, top_k: int) -> list[int]:
     """The indexes of the `top_k` texts BM25 finds best for `query` (web pages, read once: no embeddings)."""
     if not texts:
         return []
+    in_order = list(range(min(top_k, len(texts))))  # the search engine's own order
     nodes = [TextNode(text=t, id_=str(i)) for i, t in enumerate(texts)]
-    bm25 = BM25Retriever.from_defaults(
-        nodes=nodes, similarity_top_k=min(top_k, len(nodes)), language=_stopwords(), verbose=False
-    )
-    found = [int(hit.node.node_id) for hit in bm25.retrieve(query) if (hit.score or 0) > 0]
-    return found or list(range(min(top_k, len(texts))))  # no word in common: the search's own order
+    try:
+        bm25 = BM25Retriever.from_defaults(
+            nodes=nodes, similarity_top_k=min(top_k, len(nodes)), language=_stopwords(), verbose=False
+        )
+        found = [int(hit.node.node_id) for hit in bm25.retrieve(query) if (hit.score or 0) > 0]
+    except ValueError:  # bm25s cannot index texts (or read a query) made only of stopwords
+        return in_order
+    return found or in_order  # no word in common

@@ -398,3 +398,16 @@ def test_a_call_with_the_wrong_argument_is_told_the_right_one(chat, scripted_ser
     told = scripted_server.requests[1]["messages"][-1]["content"]
     assert told.startswith("Call run_python again with the argument `code`")
     assert [s.output for s in last_reply(chat).steps] == ["1"]
+
+
+def test_pages_and_questions_of_stopwords_only_keep_the_search_order(web):
+    from controller.search_engines import SearXNG
+    from controller.tools.web_search import WebSearch
+
+    web.pages["/a"] = ("text/plain", b"a")
+    web.pages["/b"] = ("text/plain", b"of the")
+    web.results = [{"title": "A", "url": web.url("/a"), "content": ""}, {"title": "B", "url": web.url("/b")}]
+    search = WebSearch(SearXNG(web.base), allow=frozenset({web.base.removeprefix("http://")}))
+    outcome = search.run(query="what is it")
+    assert not outcome.step.error
+    assert [s.url for s in outcome.sources] == [web.url("/a"), web.url("/b")]
