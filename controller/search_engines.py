@@ -137,7 +137,7 @@ class DuckDuckGo(SearchEngine):
 
         try:
             rows = DDGS(timeout=int(TIMEOUT)).text(query, max_results=count)
-        except DDGSException as error:
+        except (DDGSException, OSError, ValueError) as error:
             raise SearchUnavailable(f"{self.label} could not search ({error}). {WHAT_TO_CONFIGURE}") from None
         return _hits(rows, "title", "href", "body")[:count]
 

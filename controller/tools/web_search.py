@@ -86,9 +86,11 @@ class WebSearch(Tool):
         def one(hit: Hit) -> tuple[str, str | None, str | None]:
             try:
                 page = fetch(hit.url, self._allow)
+                return hit.url, main_text(page.text, page.content_type, page.url), None
             except FetchFailed as error:
                 return hit.url, None, str(error)
-            return hit.url, main_text(page.text, page.content_type, page.url), None
+            except (ValueError, RecursionError) as error:  # a page lxml or trafilatura cannot parse
+                return hit.url, None, f"{hit.url} could not be read ({type(error).__name__})"
 
         texts, notes = {}, []
         with ThreadPoolExecutor(max_workers=PAGES) as pool:
