@@ -69,7 +69,16 @@ providers.PROVIDERS.append(
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data folder, the scripted provider and no keys from the developer's .env."""
-    for name in ("GROQ_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "BNAGPT_LOCAL_MODEL"):
+    for name in (
+        "GROQ_API_KEY",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "BNAGPT_LOCAL_MODEL",
+        "BNAGPT_SEARXNG_URL",
+        "BRAVE_API_KEY",
+        "TAVILY_API_KEY",
+        "BNAGPT_FETCH_ALLOW",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BNAGPT_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("BNAGPT_PROVIDER", SCRIPTED)
