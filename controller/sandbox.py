@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from errors import SandboxUnavailable
@@ -84,7 +84,6 @@ class RunResult:
     seconds: float = 0.0
     timed_out: bool = False
     restarted: bool = False  # the session was lost: variables defined before are gone
-    left_out: int = field(default=0)  # bytes of output not shown
 
     @property
     def ok(self) -> bool:
@@ -247,7 +246,6 @@ class Sandbox:
         problem = self.problem()
         if problem:
             raise SandboxUnavailable(problem)
-        restarted = False
         session = self._session(chat_id)
         with session.lock:
             if not session.alive():
@@ -276,7 +274,7 @@ class Sandbox:
                     restarted=True,
                 )
             session.used = time.monotonic()
-        return _result(reply, restarted)
+        return _result(reply)
 
     def restart(self, chat_id: str) -> None:
         """End the chat's session (its variables go); the next run starts a new one."""
@@ -403,9 +401,8 @@ def _sync_inputs(folder: Path, files: Sequence[tuple[str, Path]]) -> None:
             os.chown(target, uid, uid)
 
 
-def _result(reply: dict, restarted: bool) -> RunResult:
+def _result(reply: dict) -> RunResult:
     stdout, stderr = reply.get("stdout", ""), reply.get("stderr", "")
-    left = int(reply.get("stdout_left", 0)) + int(reply.get("stderr_left", 0))
     if reply.get("stdout_left"):
         stdout += f"\n… {reply['stdout_left']:,} more bytes of output not shown"
     if reply.get("stderr_left"):
@@ -422,6 +419,4 @@ def _result(reply: dict, restarted: bool) -> RunResult:
         ),
         seconds=float(reply.get("seconds", 0.0)),
         timed_out=bool(reply.get("timed_out")),
-        restarted=restarted,
-        left_out=left,
     )

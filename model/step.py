@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif")
 MAX_TEXT = 20_000  # characters of a step's input or output kept
 
 
@@ -21,7 +21,7 @@ class StepFile:
     @property
     def is_image(self) -> bool:
         """Shown inline (raster formats only: an SVG could carry script)."""
-        return any(self.name.lower().endswith(ext) for ext in IMAGE_TYPES)
+        return self.name.lower().endswith(IMAGE_EXTENSIONS)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -47,11 +47,6 @@ class Step:
     seconds: float = 0.0
     files: tuple[StepFile, ...] = ()
     by_user: bool = False  # the user's Run button or search toggle, not the model's call
-
-    @property
-    def ok(self) -> bool:
-        """Whether the tool did its job."""
-        return not self.error
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""

@@ -146,7 +146,7 @@ def test_the_apps_files_environment_and_keys_are_out_of_reach(
         "    try: found.append(open(path, 'rb').read().decode('latin-1'))\n"
         "    except OSError as e: found.append(str(e))\n"
         f"for path in [{str(app_dir / 'settings.py')!r}, {str(Path.home() / '.bash_history')!r}, "
-        "'/etc/passwd', '/proc/1/root/etc/hostname']:\n"
+        f"'/etc/passwd', '/proc/1/root{app_dir / 'settings.py'}']:\n"
         "    found.append(str(os.path.exists(path)))\n"
         "print('\\n'.join(found))"
     )
