@@ -106,3 +106,7 @@ class FetchFailed(BnaGPTError):
 
 class SearchUnavailable(BnaGPTError):
     """No web search back-end answered; the message says what to configure."""
+
+
+class MediaUnavailable(BnaGPTError):
+    """Reading images, speech or speaking needs something this machine lacks; the message says what."""

@@ -23,6 +23,7 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.tools import BaseTool, FunctionTool
 from pydantic import Field, create_model
 
+from controller import media
 from controller.tools import Outcome, Running, Tool
 from model.assistant import GENERAL
 from model.message import Message, Role
@@ -79,6 +80,7 @@ def stable_window(token_counts: Sequence[int], budget: int) -> int:
     return start
 
 
+IMAGE_TOKENS = 1_000  # room kept for each image part (vision models count 500-1,600 for one)
 STEP_NOTE_CHARS = 600  # of each earlier tool run's output the model reads again
 
 
@@ -86,12 +88,13 @@ def model_text(message: Message) -> str:
     """What the model reads of a stored message: a reply with the outputs of its tool runs (the Run
     button's among them) noted after it, so a later question can refer to them."""
     notes = []
+    text = media.with_notes(message, sees_images=False)  # earlier turns' images: their text only
     for step in message.steps:
         result = step.error or step.output or "(no output)"
         if len(result) > STEP_NOTE_CHARS:
             result = result[:STEP_NOTE_CHARS] + "…"
         notes.append(f"[{step.tool} ran: {step.input[:STEP_NOTE_CHARS]}\nResult: {result}]")
-    return "\n\n".join([message.content, *notes]) if notes else message.content
+    return "\n\n".join([text, *notes]) if notes else text
 
 
 def to_chat_message(message: Message) -> ChatMessage:
@@ -198,9 +201,11 @@ class Agent:
         text: str,
         system_prompt: str = SYSTEM_PROMPT,
         tools: Sequence[Tool] = (),
+        images: Sequence[tuple[bytes, str]] = (),
     ) -> Iterator[str | Running | Outcome]:
         """Answer `text` after `history`; yield the reply in chunks, and each tool's start (`Running`) and
-        `Outcome` as they happen; raise what the provider raised."""
+        `Outcome` as they happen; raise what the provider raised. `images` (bytes, MIME type) go with
+        `text` as image parts, for a model that sees them (no tools in that turn)."""
         events: Queue = Queue()
         calls = _Calls(events)
         agent = self._agent_for(system_prompt, [calls.wrap(t) for t in tools])
@@ -208,9 +213,13 @@ class Agent:
         start = stable_window(sizes, self._memory.token_limit)
         # A new message longer than the room kept for it pushes out more history, this turn only.
         fixed = self._count(system_prompt) + self._count(text) + 2 * _MESSAGE_OVERHEAD
+        fixed += IMAGE_TOKENS * len(images)
         while start < len(sizes) and sum(sizes[start:]) + fixed > self._room:
             start += 1
         self._memory.set([to_chat_message(m) for m in history[start:]])
+        if images:
+            yield from self._with_images(text, system_prompt, images)
+            return
         if not tools:
             yield from _tokens(agent.stream_chat(text))
             return
@@ -223,6 +232,22 @@ class Agent:
                 yield from _tokens(agent.stream_chat(ANSWER_NOW, tool_choice="none"))
         finally:
             calls.cancelled = True
+
+    def _with_images(
+        self, text: str, system_prompt: str, images: Sequence[tuple[bytes, str]]
+    ) -> Iterator[str]:
+        """A turn with image parts: `OpenAIAgent.stream_chat` takes text only, so the model is asked
+        directly with the same memory window and system prompt."""
+        from llama_index.core.base.llms.types import ImageBlock, TextBlock
+
+        messages = [ChatMessage(role=MessageRole.SYSTEM, content=system_prompt)] if system_prompt else []
+        messages += self._memory.get_all()
+        parts = [TextBlock(text=text or "What is in this image?")]
+        parts += [ImageBlock(image=data, image_mimetype=mime) for data, mime in images]
+        messages.append(ChatMessage(role=MessageRole.USER, blocks=parts))
+        for chunk in self._llm.stream_chat(messages):
+            if chunk.delta:
+                yield chunk.delta
 
 
 def _with_tools(agent: OpenAIAgent, text: str, events: Queue) -> Iterator[str | Running | Outcome]:

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from controller import grounding, json_mode
+from controller import grounding, json_mode, media, transcripts, voices
 from controller.assistants import openai_errors, with_assistant
 from controller.provider_errors import provider_errors, translate
-from controller.providers import LOCAL, Connection, ProviderConfig, connect, provider
+from controller.providers import LOCAL, OPENAI, Connection, ProviderConfig, connect, provider
 from controller.tools import Outcome, Running, Tool, web_search
 from errors import (
     BnaGPTError,
     InvalidJsonReply,
+    MediaUnavailable,
     NothingToAnswer,
     ProviderMisconfigured,
     SandboxUnavailable,
@@ -32,6 +33,8 @@ from model.assistant import GENERAL, Assistant, JsonMode
 from model.attachment import Attachment, Source
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
+from model.file_store import FileStore
+from model.media import Media
 from model.message import Message, MessageStatus, Role, utc_now
 from model.step import Step
 from utils.local_server import LocalEngine
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from controller.agent import Agent
     from controller.documents import Documents
     from controller.toolbox import Toolbox
+    from controller.voices import Voices
 
 
 class ChatSession:
@@ -51,11 +55,15 @@ class ChatSession:
         engine: LocalEngine | None = None,
         documents: Documents | None = None,
         toolbox: Toolbox | None = None,
+        voices: Voices | None = None,
+        files: FileStore | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.documents = documents
         self.toolbox = toolbox
+        self.voices = voices
+        self.files = files or (documents.store if documents is not None else None)
         self.conversation_id: str | None = None
         self._connection: Connection | None = None
         self._agent: Agent | None = None
@@ -143,6 +151,78 @@ class ChatSession:
         self.store.set_files(self.conversation_id, (*current.files, *fresh))
         return added, failed
 
+    def read_media(
+        self,
+        uploads: Sequence[tuple[str, bytes]],
+        config: ProviderConfig | None = None,
+        language: str = "",
+        environment: Mapping[str, str] | None = None,
+    ) -> tuple[list[Media], list[BnaGPTError], list[str]]:
+        """Read images (cleaned, OCR) and sounds (transcribed) for the next message: (the media, the
+        errors of those that could not be read, each naming its file, notices for the user)."""
+        if self.files is None:
+            raise UnreadableFile("Images and sounds cannot be attached in this app: it has no file store.")
+        found: list[Media] = []
+        failed: list[BnaGPTError] = []
+        notices: list[str] = []
+        for name, data in uploads:
+            try:
+                if transcripts.is_audio(name):
+                    heard = transcripts.transcribe(name, data, language, config, dict(environment or {}))
+                    found.append(media.read_sound(name, data, self.files, heard))
+                    if not heard.text:
+                        notices.append(f"No speech was recognised in “{found[-1].name}”.")
+                else:
+                    item, notice = media.read_image(name, data, self.files)
+                    found.append(item)
+                    notices += [notice] if notice else []
+            except (UnreadableFile, MediaUnavailable) as error:
+                failed.append(error)
+        return found, failed, notices
+
+    def make_image(self, prompt: str, assistant: Assistant | None = None) -> Step:
+        """The /image command: a picture made by the configured image server, saved as the reply to
+        the request; raise MediaUnavailable (saving nothing) if there is no image server or it failed."""
+        if self.toolbox is None:
+            raise MediaUnavailable("Images cannot be made in this app: it has no tools.")
+        if self.toolbox.problem("make_image"):
+            raise MediaUnavailable(self.toolbox.problem("make_image") or "")
+        outcome = self.toolbox.make_image(prompt)
+        if outcome.step.error:
+            raise MediaUnavailable(f"No image was made: {outcome.step.error}")
+        request = Message(Role.USER, f"/image {prompt}")
+        reply = Message(Role.ASSISTANT, "", steps=(outcome.step,))
+        self.settle()
+        if self.conversation_id is None:
+            created = self.store.create(
+                auto_name(prompt), [request, reply], rename_if_taken=True, assistant=assistant
+            )
+            self.conversation_id = created.id
+        else:
+            self.store.append(self.conversation_id, request)
+            self.store.append(self.conversation_id, reply)
+        return outcome.step
+
+    def speech(
+        self, conversation_id: str, index: int, config: ProviderConfig | None = None
+    ) -> tuple[bytes, str, str]:
+        """A reply read aloud with its chat's voice (or `config`'s server's, if it has a speech model):
+        (the audio, its MIME type, a note for the user); made once, then read from the cache."""
+        if self.voices is None:
+            raise MediaUnavailable("Replies cannot be read aloud in this app: it has no voices.")
+        conversation = self.store.get(conversation_id)
+        if not 0 <= index < len(conversation.messages):
+            raise NothingToAnswer("That message is no longer in this chat.")
+        assistant = conversation.assistant or GENERAL
+        text, cut = voices.speakable(conversation.messages[index].content)
+        if not text:
+            raise MediaUnavailable("This reply has no words to read aloud (only code or links).")
+        server = (config.base_url, config.api_key or "") if config and config.kind == OPENAI else ("", "")
+        voice = self.voices.choose(assistant.voice, text, assistant.language, server[0])
+        data, mime = self.voices.speak(text, voice, server)
+        note = f"Read by {voice.label}" + (f"; only its first {voices.MAX_CHARS:,} characters" if cut else "")
+        return data, mime, note
+
     def detach(self, conversation_id: str, sha256: str) -> None:
         """Take a file off a chat (its stored copy goes once nothing else refers to it)."""
         current = self.store.get(conversation_id)
@@ -162,13 +242,18 @@ class ChatSession:
         config: ProviderConfig,
         assistant: Assistant | None = None,
         search_first: bool = False,
+        media: Sequence[Media] = (),
     ) -> Reply:
-        """Save the user's message (a new chat keeps a copy of `assistant`), then return the reply; with
-        `search_first`, the web is searched for the message and the results given to the model."""
+        """Save the user's message with its images and sounds (a new chat keeps a copy of `assistant`),
+        then return the reply; with `search_first`, the web is searched for the message and the results
+        given to the model."""
         self.settle()
-        message = Message(Role.USER, text)
+        message = Message(Role.USER, text, media=tuple(media))
         if self.conversation_id is None:
-            created = self.store.create(auto_name(text), [message], rename_if_taken=True, assistant=assistant)
+            title = text.strip() or (media[0].text if media else "") or (media[0].name if media else "")
+            created = self.store.create(
+                auto_name(title), [message], rename_if_taken=True, assistant=assistant
+            )
             self.conversation_id = created.id
         else:
             self.store.append(self.conversation_id, message)
@@ -230,12 +315,12 @@ _UNANSWERED = (MessageStatus.FAILED, MessageStatus.INVALID)
 INDEX_WAIT = 300.0  # seconds a question waits for its files' indexing
 
 
-def _turn(messages: Sequence[Message]) -> tuple[list[Message], str]:
+def _turn(messages: Sequence[Message]) -> tuple[list[Message], Message]:
     """The history before the last user message (failed replies left out), and that message."""
     for index in range(len(messages) - 1, -1, -1):
         if messages[index].role == Role.USER:
             history = [m for m in messages[:index] if m.status not in _UNANSWERED]
-            return history, messages[index].content
+            return history, messages[index]
     raise NothingToAnswer("There is no message to answer: type one first.")
 
 
@@ -289,10 +374,12 @@ class Reply:
             if self._conversation_id is None:
                 raise NothingToAnswer("There is no message to answer: type one first.")
             conversation = self._session.store.get(self._conversation_id)
-            history, text = _turn(conversation.messages)
-            self._question = text if not history else None
+            history, last = _turn(conversation.messages)
             assistant = conversation.assistant or GENERAL
             self._config = with_assistant(self._config, assistant)
+            images = self._images(last, assistant)
+            text = media.with_notes(last, sees_images=bool(images))
+            self._question = text if not history else None
             files = (*assistant.files, *conversation.files)
             yield from self._wait_for_files(files)
             question = text
@@ -308,7 +395,7 @@ class Reply:
                 if p
             )
             if assistant.json_mode == JsonMode.OFF:
-                yield from self._agent_reply(history, text, prompt, assistant, files)
+                yield from self._agent_reply(history, text, prompt, assistant, files, images)
             else:
                 yield from self._json_reply(history, text, prompt, assistant)
                 started = True
@@ -356,18 +443,34 @@ class Reply:
         prompt: str,
         assistant: Assistant,
         files: Sequence[Attachment],
+        images: Sequence[tuple[bytes, str]] = (),
     ) -> Iterator[str]:
         """The agent's reply, tool steps recorded as they happen (each yields "" for the page to redraw)."""
         agent, self._connection, notice = self._session._agent_for(self._config)
         self.notice = notice or self.notice
-        tools = self._tools(assistant, self._conversation_id, files)
-        for item in agent.stream(history, text, prompt, tools):
+        tools = [] if images else self._tools(assistant, self._conversation_id, files)
+        for item in agent.stream(history, text, prompt, tools, images):
             if isinstance(item, str):
                 self._parts.append(item)
                 yield item
             else:
                 self._step_event(item)
                 yield ""
+
+    def _images(self, message: Message, assistant: Assistant) -> list[tuple[bytes, str]]:
+        """The message's images as image parts, for a model that sees them; else [] and the user is
+        told the model reads their text only."""
+        shown = media.images_of(message.media)
+        if not shown:
+            return []
+        files = self._session.files
+        if self._config.vision and assistant.json_mode == JsonMode.OFF and files is not None:
+            return media.image_parts(message, files)
+        self.notice = (
+            f"{self._config.label} cannot see pictures: it was given the text read in the image with OCR "
+            "(choose a provider with a vision model to ask about what an image shows)."
+        )
+        return []
 
     def _tools(self, assistant: Assistant, chat_id: str, files: Sequence[Attachment]) -> list[Tool]:
         """The tools offered to the model this turn: the chat's, where the provider calls tools."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
@@ -42,6 +43,7 @@ class ProviderConfig:
     temperature: float = 0.7
     timeout: float = 60.0
     response_format: str = ""  # JSON text of the OpenAI `response_format` to send, "" for none
+    vision: bool = False  # the model reads images (`sees_images`)
 
     @property
     def label(self) -> str:
@@ -207,10 +209,27 @@ PROVIDERS: list[Provider] = [
             SettingField("api_key", "API key (if the server needs one)", "OPENAI_API_KEY"),
         ),
         context_window=8192,
-        capabilities=Capabilities(tools=True, json_schema=True),
+        capabilities=Capabilities(tools=True, vision=True, json_schema=True, audio=True, images=True),
         chosen_when="OPENAI_BASE_URL",
     ),
 ]
+
+
+# Model names of the common vision models (Groq's Llama 4, OpenAI's GPT-4o family, LLaVA, Gemma 3, Qwen-VL,
+# Pixtral); BNAGPT_VISION=1 or 0 says it for any other model.
+_VISION_MODELS = re.compile(
+    r"vision|llama-4|scout|maverick|llava|gpt-4o|gpt-4\.1|gpt-5|gemma-?3|qwen.*vl|pixtral", re.I
+)
+
+
+def sees_images(kind: str, model: str, environment: Mapping[str, str]) -> bool:
+    """Whether a provider's model takes images (else it gets their text, read by OCR)."""
+    if kind == LOCAL or not provider(kind).capabilities.vision:
+        return False
+    said = environment.get("BNAGPT_VISION", "").lower()
+    if said in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return said in ("1", "true", "yes", "on")
+    return bool(_VISION_MODELS.search(model))
 
 
 def kinds() -> tuple[str, ...]:

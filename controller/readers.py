@@ -16,9 +16,15 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from errors import UnreadableFile
+from PIL import Image
+
+from errors import MediaUnavailable, UnreadableFile
 from model.attachment import extension
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 # Office files are zip archives: refuse ones that expand past this or hold more parts (zip bombs).
 MAX_EXPANDED_BYTES = 300 * 1024 * 1024
@@ -123,11 +129,41 @@ def _pdf(name: str, data: bytes) -> Reading:
             "again."
         ) from None
     if pages and not any(p.text.strip() for p in pages):
-        raise UnreadableFile(
-            f"“{name}” has no text layer: it looks like a scan (pictures of pages). Text recognition (OCR) "
-            "is not available yet; attach a PDF with selectable text, or the document it was made from."
-        )
+        pages = _scanned(name, reader)
     return Reading(pages, len(pages), "pages")
+
+
+MAX_OCR_PAGES = 60  # a scan is read by OCR at about a second a page (bench/media.py), while the user waits
+
+
+def _scanned(name: str, reader: PdfReader) -> list[Section]:
+    """A PDF of pictures of pages (a scan): each page's pictures read by OCR."""
+    from controller import images
+
+    problem = images.ocr_problem()
+    if problem:
+        raise UnreadableFile(
+            f"“{name}” has no text layer: it looks like a scan (pages as pictures). {problem}"
+        )
+    if len(reader.pages) > MAX_OCR_PAGES:
+        raise UnreadableFile(
+            f"“{name}” is a scan of {len(reader.pages):,} pages; bnaGPT reads scans of up to "
+            f"{MAX_OCR_PAGES} pages by OCR. Attach the pages you need, or a PDF with selectable text."
+        )
+    pages = []
+    for number, page in enumerate(reader.pages, 1):
+        texts = []
+        for picture in page.images:
+            try:
+                texts.append(images.ocr_image(picture.image))
+            except MediaUnavailable as error:
+                raise UnreadableFile(f"“{name}”, page {number}: {error}") from None
+            except (OSError, ValueError, Image.DecompressionBombError):
+                continue  # a damaged or enormous picture: the page's other pictures may still read
+        pages.append(Section(_unwrap("\n\n".join(t for t in texts if t)), f"page {number} (read with OCR)"))
+    if not any(p.text.strip() for p in pages):
+        raise UnreadableFile(f"“{name}” is a scan in which OCR found no text.")
+    return pages
 
 
 def _unwrap(text: str) -> str:

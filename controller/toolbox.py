@@ -7,7 +7,7 @@ from pathlib import Path
 
 from controller.sandbox import Sandbox
 from controller.search_engines import SearchEngine, chosen
-from controller.tools import Outcome, Tool
+from controller.tools import Outcome, Tool, make_image
 from controller.tools.run_python import RunPython
 from controller.tools.web_search import WebSearch
 from errors import BnaGPTError
@@ -50,7 +50,11 @@ class Toolbox:
 
     def problem(self, name: str) -> str | None:
         """Why a tool cannot work on this machine, or None."""
-        return self.sandbox.problem() if name == "run_python" else None
+        if name == "run_python":
+            return self.sandbox.problem()
+        if name == "make_image" and not make_image.configured(self._environment):
+            return make_image.WHAT_TO_CONFIGURE
+        return None
 
     def tools(
         self, names: Sequence[str], chat_id: str, attachments: Sequence[Attachment], first_number: int
@@ -65,6 +69,8 @@ class Toolbox:
                 made.append(RunPython(self.sandbox, chat_id, self.readable(attachments), self.files))
             elif name == "web_search":
                 made.append(WebSearch(self.engine(), first_number, self.allow))
+            elif name == "make_image":
+                made.append(make_image.MakeImage(self._environment, self.files))
         return made
 
     def run_code(self, chat_id: str, code: str, attachments: Sequence[Attachment]) -> Step:
@@ -75,6 +81,10 @@ class Toolbox:
     def search(self, query: str, first_number: int) -> Outcome:
         """Search the web at the user's request (the toggle)."""
         return WebSearch(self.engine(), first_number, self.allow, by_user=True).run(query=query)
+
+    def make_image(self, prompt: str) -> Outcome:
+        """Make a picture at the user's request (the /image command)."""
+        return make_image.MakeImage(self._environment, self.files, by_user=True).run(prompt=prompt)
 
     def readable(self, attachments: Sequence[Attachment]) -> list[tuple[str, Path]]:
         """(name, stored path) of each attached file still stored, names made unique."""

@@ -24,10 +24,11 @@ MAX_NAME = 60
 MAX_INSTRUCTIONS = 8000
 # A provider's kind ("" uses the one chosen in the sidebar). Which kinds exist is the registry's business
 # (controller/providers.py): a chat whose provider is gone says so when it is answered.
+_LANGUAGE = re.compile(r"[a-z]{2}")
 _PROVIDER_KIND = re.compile(r"[a-z0-9_-]{0,40}")
 # The agent's tools by name (controller/tools/ has one file each); an assistant has all of them unless
 # switched off, and a chat's copy of it can switch them again.
-TOOLS = ("run_python", "web_search")
+TOOLS = ("run_python", "web_search", "make_image")
 
 
 class JsonMode(StrEnum):
@@ -59,6 +60,8 @@ class Assistant:
     starters: tuple[str, ...] = ()
     files: tuple[Attachment, ...] = ()  # its knowledge: every chat with it can draw on them
     tools: tuple[str, ...] = TOOLS  # the tools the model may call
+    voice: str = ""  # the voice replies are read with ("" picks one for the reply's language)
+    language: str = ""  # what users speak and replies are read in: "en", "pt"; "" to detect it
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     version: int = 1
     builtin: bool = False
@@ -126,7 +129,17 @@ def clean_assistant(assistant: Assistant) -> Assistant:
         json_schema=schema_text,
         starters=starters,
         tools=tuple(t for t in TOOLS if t in set(assistant.tools)),
+        voice=str(assistant.voice or "").strip()[:80],
+        language=_language(assistant.language),
     )
+
+
+def _language(code: object) -> str:
+    """A two-letter language code, or "" (detect it)."""
+    text = str(code or "").strip().lower()
+    if text and not _LANGUAGE.fullmatch(text):
+        raise InvalidAssistant(f"Unknown language {text!r}: use a two-letter code such as en or pt.")
+    return text
 
 
 def check_schema(text: str) -> dict[str, Any]:

@@ -228,13 +228,15 @@ def encode_export(conversations: Sequence[Conversation], files: Mapping[str, byt
 
 
 def attached_files(conversations: Iterable[Conversation]) -> set[str]:
-    """The SHA-256 of every file attached to these conversations or to their assistants, and of every
-    file their steps made (figures, files code wrote)."""
-    return {
-        f.sha256
-        for c in conversations
-        for f in (*c.files, *(c.assistant.files if c.assistant is not None else ()))
-    } | {f.sha256 for c in conversations for m in c.messages for s in m.steps for f in s.files}
+    """The SHA-256 of every file attached to these conversations or to their assistants, of every image
+    or sound of their messages, and of every file their steps made (figures, files code wrote)."""
+    shas: set[str] = set()
+    for c in conversations:
+        shas.update(f.sha256 for f in (*c.files, *(c.assistant.files if c.assistant is not None else ())))
+        for m in c.messages:
+            shas.update(f.sha256 for f in m.media)
+            shas.update(f.sha256 for s in m.steps for f in s.files)
+    return shas
 
 
 def decode_files(value: Any) -> tuple[dict[str, bytes], list[str]]:

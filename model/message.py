@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from model.attachment import Source
+from model.media import Media
 from model.step import Step
 
 
@@ -49,6 +50,8 @@ class Message:
     sources: tuple[Source, ...] = ()
     # The tools run for this reply (by the model, or by the user's Run button), in order.
     steps: tuple[Step, ...] = ()
+    # Images and sounds that came with it (attached, recorded, or made for a reply).
+    media: tuple[Media, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: `role` and `content` first, so article-era readers still understand it."""
@@ -63,6 +66,8 @@ class Message:
             data["sources"] = [s.to_dict() for s in self.sources]
         if self.steps:
             data["steps"] = [s.to_dict() for s in self.steps]
+        if self.media:
+            data["media"] = [m.to_dict() for m in self.media]
         return data
 
     @classmethod
@@ -88,8 +93,9 @@ class Message:
                 created_at = created_at.replace(tzinfo=UTC)
         sources = data.get("sources", [])
         steps = data.get("steps", [])
-        if not isinstance(sources, list) or not isinstance(steps, list):
-            raise ValueError("message sources and steps must be lists")
+        media = data.get("media", [])
+        if not isinstance(sources, list) or not isinstance(steps, list) or not isinstance(media, list):
+            raise ValueError("message sources, steps and media must be lists")
         return cls(
             role=role,
             content=content,
@@ -97,4 +103,5 @@ class Message:
             status=MessageStatus(data.get("status", MessageStatus.COMPLETE)),
             sources=tuple(Source.from_dict(s) for s in sources),
             steps=tuple(Step.from_dict(s) for s in steps),
+            media=tuple(Media.from_dict(m) for m in media),
         )

@@ -16,12 +16,15 @@ except BnaGPTError as error:  # the data file cannot be used at all (written by 
     st.stop()
 
 with st.bottom:
-    chat_view.search_switch()
+    with st.container(horizontal=True, gap="medium"):
+        chat_view.search_switch()
+        chat_view.voice_switch()
     st.chat_input(
-        "Message bnaGPT, or attach files to ask about",
+        "Message bnaGPT, attach files or images, speak (/image … makes a picture)",
         key="chat_prompt",
         on_submit=navigation.send_typed,
         accept_file="multiple",
+        accept_audio=True,
         max_upload_size=session.settings().max_file_mb,
     )
 reply = navigation.take_pending_reply()

@@ -31,18 +31,29 @@ def encrypted_pdf(text: str, password: str = "secret") -> bytes:
     return bytes(document.output())
 
 
-def scanned_pdf(pages: int = 2) -> bytes:
-    """A PDF whose pages are pictures only, like a scan: no text layer."""
+def scanned_pdf(pages: int = 2, lines: Sequence[str] = ()) -> bytes:
+    """A PDF whose pages are pictures only, like a scan: no text layer; `lines` drawn on each picture."""
     from fpdf import FPDF
-    from PIL import Image
 
     document = FPDF()
     for _ in range(pages):
         document.add_page()
         picture = io.BytesIO()
-        Image.new("RGB", (200, 280), "white").save(picture, format="PNG")
+        text_image(lines, (1240, 1754) if lines else (200, 280)).save(picture, format="PNG")
         document.image(picture, x=10, y=10, w=180)
     return bytes(document.output())
+
+
+def text_image(lines: Sequence[str], size: tuple[int, int] = (900, 300), mode: str = "RGB"):
+    """A picture of printed lines (black on white; on transparent with mode RGBA), for OCR."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new(mode, size, (0, 0, 0, 0) if mode == "RGBA" else "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=36)  # Pillow's own font: no system fonts needed
+    for number, line in enumerate(lines):
+        draw.text((30, 30 + 60 * number), line, fill="black", font=font)
+    return image
 
 
 def docx(paragraphs: Sequence[str]) -> bytes:

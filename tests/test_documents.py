@@ -107,7 +107,7 @@ HOSTILE = {
     "setup.exe": (b"MZ\x90\x00", "not a kind of file"),
     "locked.pdf": (lambda: make_files.encrypted_pdf("secret plans"), "password"),
     "broken.pdf": (b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage", "not a readable PDF"),
-    "scan.pdf": (make_files.scanned_pdf, "no text layer"),
+    "scan.pdf": (make_files.scanned_pdf, "OCR found no text"),
     "bomb.docx": (make_files.zip_bomb, "zip bomb"),
     "parts.xlsx": (make_files.many_members, "parts"),
     "fake.pptx": (b"this is not a zip at all", "damaged"),

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from controller import grounding, json_mode, library
+from controller import grounding, images, json_mode, library
 from controller.chat import Reply
 from controller.documents import Documents
 from controller.providers import provider
@@ -27,6 +27,7 @@ from model.assistant import GENERAL, JsonMode, clean_assistant
 from model.attachment import Attachment, Source
 from model.conversation import MAX_FOLDER_LENGTH, Conversation
 from model.file_store import FileStore
+from model.media import Kind, Reading
 from model.message import Message, MessageStatus, Role
 from model.step import Step
 from utils.markdown import escape, for_display, python_blocks
@@ -80,19 +81,9 @@ def show_message(
         runs = [s for s in message.steps if s.by_user and s.tool == "run_python"]  # under their code
         if len(runs) < len(message.steps):
             show_steps([s for s in message.steps if s not in runs], f"steps_{index}")
-        parsed = None
-        if json_chat and message.role == Role.ASSISTANT:
-            parsed, _ = json_mode.check(message.content, JsonMode.OBJECT, None)
-        if message.role == Role.USER:
-            st.text(message.content)  # as typed: no Markdown, no icons, no typographic dashes
-        elif parsed is not None:
-            st.code(json.dumps(parsed, indent=2, ensure_ascii=False), language="json")
-        elif json_chat and message.status == MessageStatus.INVALID:
-            st.code(message.content, language=None, wrap_lines=True)
-        elif message.sources:
-            st.markdown(for_display(grounding.show_citations(message.content, message.sources)))
-        else:
-            st.markdown(for_display(message.content))
+        if message.media:
+            show_media(message)
+        _show_text(message, json_chat)
         note = _STATUS_NOTES.get(message.status)
         if note:
             st.caption(note)
@@ -101,6 +92,93 @@ def show_message(
         if message.role == Role.ASSISTANT and conversation_id is not None and not json_chat:
             _run_buttons(message, conversation_id, index)
             show_steps(runs, f"runs_{index}")
+        if message.role == Role.ASSISTANT and conversation_id is not None and message.content.strip():
+            _listen(conversation_id, index)
+
+
+def _show_text(message: Message, json_chat: bool) -> None:
+    parsed = None
+    if json_chat and message.role == Role.ASSISTANT:
+        parsed, _ = json_mode.check(message.content, JsonMode.OBJECT, None)
+    if message.role == Role.USER:
+        if message.content:
+            st.text(message.content)  # as typed: no Markdown, no icons, no typographic dashes
+    elif parsed is not None:
+        st.code(json.dumps(parsed, indent=2, ensure_ascii=False), language="json")
+    elif json_chat and message.status == MessageStatus.INVALID:
+        st.code(message.content, language=None, wrap_lines=True)
+    elif message.sources:
+        st.markdown(for_display(grounding.show_citations(message.content, message.sources)))
+    else:
+        st.markdown(for_display(message.content))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _thumbnail(sha256: str, _files: FileStore) -> bytes:
+    return images.thumbnail(_files.read(sha256))
+
+
+def show_media(message: Message) -> None:
+    """A message's images as thumbnails (with the text OCR read in them) and its sounds as players
+    (with their transcripts)."""
+    files = session.file_store()
+    pictures = [m for m in message.media if m.kind is Kind.IMAGE]
+    if pictures:
+        with st.container(horizontal=True, gap="small"):
+            for item in pictures:
+                if files.has(item.sha256):
+                    st.image(_thumbnail(item.sha256, files), caption=escape(item.name), width=160)
+                else:
+                    st.caption(escape(f"{item.name}: no longer stored"))
+    for item in message.media:
+        if item.kind is Kind.AUDIO and files.has(item.sha256):
+            st.audio(files.read(item.sha256), format=item.mime)
+        if item.text and item.reading is Reading.OCR:
+            with st.expander(
+                escape(f"Text read with OCR in “{item.name}”"), icon=":material/document_scanner:"
+            ):
+                st.text(item.text)
+        elif item.text and item.reading is Reading.TRANSCRIPT and item.text not in message.content:
+            with st.expander(escape(f"Transcript of “{item.name}”"), icon=":material/mic:"):
+                st.text(item.text)
+        if item.note:
+            st.caption(escape(f"{item.name}: {item.note}"))
+
+
+_LISTENING = "listening"  # (conversation id, message index) whose audio is shown
+
+
+def _listen(conversation_id: str, index: int) -> None:
+    """The Listen button of a reply, and its player once asked for (autoplaying the first time)."""
+    wanted = st.session_state.get(_LISTENING)
+    if wanted is None or tuple(wanted[:2]) != (conversation_id, index):
+        st.button(
+            "Listen",
+            icon=":material/volume_up:",
+            type="tertiary",
+            key=f"listen_{conversation_id}_{index}",
+            on_click=listen,
+            args=(conversation_id, index),
+            help="Read this reply aloud (offline voices; the chat's assistant sets which).",
+        )
+        return
+    fresh = wanted[2]
+    st.session_state[_LISTENING] = (conversation_id, index, False)  # play by itself once, not every rerun
+    try:
+        with st.spinner("Voicing the reply…"):
+            data, mime, note = session.chat().speech(
+                conversation_id, index, session.provider_config(session.provider_kind())
+            )
+    except BnaGPTError as error:
+        st.caption(escape(str(error)))
+        return
+    st.audio(data, format=mime, autoplay=fresh)
+    st.caption(escape(note))
+
+
+def listen(conversation_id: str, index: int) -> None:
+    """Callback: read a reply aloud."""
+    st.session_state[_LISTENING] = (conversation_id, index, True)
 
 
 def _run_buttons(message: Message, conversation_id: str, index: int) -> None:
@@ -133,6 +211,7 @@ def _run_code(conversation_id: str, index: int, code: str) -> None:
 
 
 _TOOLS_SHOWN = {
+    "make_image": ("Made an image", ":material/image:"),
     "run_python": ("Ran Python", ":material/terminal:"),
     "web_search": ("Searched the web", ":material/travel_explore:"),
 }
@@ -162,6 +241,15 @@ def show_steps(steps: Sequence[Step], key: str, running: Running | None = None) 
                 st.caption(escape(f"{file.name}: no longer stored"))
             elif file.is_image:
                 st.image(files.read(file.sha256), caption=escape(file.name))
+                st.download_button(
+                    escape(f"Download {file.name}"),
+                    functools.partial(files.read, file.sha256),
+                    file.name,
+                    "image/png" if file.name.lower().endswith(".png") else "application/octet-stream",
+                    icon=":material/download:",
+                    type="tertiary",
+                    key=f"{key}_{number}_{file_number}",
+                )
             else:
                 st.download_button(
                     escape(f"{file.name} ({max(1, file.size // 1024):,} KB)"),
@@ -414,6 +502,10 @@ def stream_reply(reply: Reply) -> None:
             stop_slot.empty()
     if reply.notice:
         session.flash("info", reply.notice)
+    if st.session_state.get("read_aloud") and reply.status == MessageStatus.COMPLETE and reply.text.strip():
+        conversation = session.chat().conversation()
+        if conversation is not None:  # voice mode: the new reply plays by itself on the next run
+            st.session_state[_LISTENING] = (conversation.id, len(conversation.messages) - 1, True)
     if reply.error is not None:
         navigation.reply_failed(reply.error)
 
@@ -422,6 +514,16 @@ def _waiting_note(reply: Reply) -> str:
     if reply.running is not None:
         return "Running a tool…" if reply.running.tool == "run_python" else "Searching the web…"
     return "Reading the results…" if reply.steps else "Collecting the reply…"
+
+
+def voice_switch() -> None:
+    """The chat box's "Read replies aloud" switch (voice mode: speak a question, hear the answer)."""
+    st.toggle(
+        "Read replies aloud",
+        key="read_aloud",
+        help="Each new reply is read aloud when it ends. Speak your questions with the microphone in the "
+        "chat box.",
+    )
 
 
 def search_switch() -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from controller import media
 from controller.chat import Reply
 from errors import BnaGPTError, ConversationNotFound
 from model.assistant import Assistant
 from model.conversation import TRASH_DAYS, Conversation
+from model.media import Media
 from view import session
 
 _PARAMETER = "c"
@@ -97,16 +99,72 @@ def new_chat_assistant() -> Assistant | None:
 
 
 def send_typed() -> None:
-    """Callback of the chat box: attach its files, then send what was typed (spaces alone send nothing)."""
+    """Callback of the chat box: attach its documents, read its images and sounds (a recording is
+    transcribed into the message), then send it (spaces alone send nothing); `/image …` makes a picture."""
     value = st.session_state.get("chat_prompt")
     text = getattr(value, "text", value) or ""
-    files = getattr(value, "files", None) or []
-    if files and not attach(files, text) and text.strip():
+    files = list(getattr(value, "files", None) or [])
+    recording = getattr(value, "audio", None)
+    if text.strip().lower().startswith(IMAGE_COMMAND) and not files and recording is None:
+        make_image(text.strip()[len(IMAGE_COMMAND) :].strip(), text)
+        return
+    documents = [f for f in files if not media.is_media(f.name)]
+    if documents and not attach(documents, text) and text.strip():
         # No file could be read: the question is kept to send again, not answered without them.
         reply_failed("Your message was not sent because its files could not be attached.", unsent=text)
         return
-    if text.strip():
-        send(text)
+    uploads = [(f.name, f.getvalue()) for f in files if media.is_media(f.name)]
+    if recording is not None:
+        uploads.append(("recording.wav", recording.getvalue()))
+    found = read_media(uploads) if uploads else []
+    if uploads and not found and not text.strip():
+        return  # nothing could be read, nothing typed: the errors are shown
+    spoken = [m.text for m in found if m.name == "recording.wav" and m.text]
+    text = " ".join([text.strip(), *spoken]).strip() if spoken else text
+    if text.strip() or found:
+        send(text, found)
+
+
+IMAGE_COMMAND = "/image"
+
+
+def read_media(uploads: list[tuple[str, bytes]]) -> list[Media]:
+    """Images and sounds of the next message, read once (OCR, transcripts); failures flashed by name."""
+    chat = session.chat()
+    try:
+        conversation = chat.conversation()
+        assistant = conversation.assistant if conversation is not None else new_chat_assistant()
+        config = session.provider_config(assistant.provider if assistant else "")
+        with st.spinner("Reading the images and sounds…"):
+            found, failed, notices = chat.read_media(
+                uploads, config, assistant.language if assistant else "", session.settings().environment
+            )
+    except BnaGPTError as failure:
+        session.flash("error", str(failure))
+        return []
+    for error in failed:
+        session.flash("error", str(error))
+    for notice in notices:
+        session.flash("warning", notice)
+    return found
+
+
+def make_image(prompt: str, typed: str) -> None:
+    """The /image command: a picture made by the configured image server, saved as a reply."""
+    chat = session.chat()
+    _clear_error()
+    if not prompt:
+        reply_failed("Describe the picture after /image, for example: /image a lighthouse at dawn.", typed)
+        return
+    try:
+        conversation = chat.conversation()
+        assistant = conversation.assistant if conversation is not None else new_chat_assistant()
+        with st.spinner("Making the image…"):
+            chat.make_image(prompt, assistant)
+    except BnaGPTError as failure:
+        reply_failed(failure, unsent=typed)
+        return
+    _show(chat.conversation_id)
 
 
 def attach(uploads: list, message: str = "") -> bool:
@@ -131,7 +189,7 @@ def attach(uploads: list, message: str = "") -> bool:
     return bool(added)
 
 
-def send(text: str) -> None:
+def send(text: str, found: list[Media] | None = None) -> None:
     """Callback: save the user's message and leave its reply for the chat page to stream.
 
     Runs before the page script, so the sidebar drawn next already lists a new chat and the address
@@ -142,7 +200,9 @@ def send(text: str) -> None:
         conversation = chat.conversation()
         assistant = conversation.assistant if conversation is not None else new_chat_assistant()
         config = session.provider_config(assistant.provider if assistant else "")
-        reply = chat.send(text, config, assistant, search_first=st.session_state.get("search_web", False))
+        reply = chat.send(
+            text, config, assistant, search_first=st.session_state.get("search_web", False), media=found or ()
+        )
     except BnaGPTError as failure:
         reply_failed(failure, unsent=text)
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +26,7 @@ from controller.local_models import LocalModel
 from controller.providers import LOCAL, PROVIDERS, ProviderConfig, provider
 from controller.sandbox import Limits, Sandbox
 from controller.toolbox import SEARCH_ENGINE, Toolbox
+from controller.voices import Voices
 from errors import BnaGPTError
 from model.assistant_store import AssistantStore
 from model.backups import Backups
@@ -160,6 +161,12 @@ def _toolbox(settings: Settings, files: FileStore) -> Toolbox:
     return Toolbox(code, files, settings.environment, lambda: prefs.get(SEARCH_ENGINE))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _voices(data_dir: str, _environment: Mapping[str, str]) -> Voices:
+    """One set of voices per data folder for the app process: the Piper model is loaded once."""
+    return Voices(Path(data_dir), dict(_environment))
+
+
 def preferences() -> Preferences:
     """The choices saved in Settings for the whole app."""
     return _beside_data("preferences", "preferences.json", Preferences)
@@ -183,7 +190,12 @@ def init() -> None:
         )
         ss["store"] = store
         documents = _documents(str(settings.data_dir), settings.max_file_mb)
-        ss["chat"] = ChatSession(store, documents=documents, toolbox=_toolbox(settings, documents.store))
+        ss["chat"] = ChatSession(
+            store,
+            documents=documents,
+            toolbox=_toolbox(settings, documents.store),
+            voices=_voices(str(settings.data_dir), settings.environment),
+        )
     if "provider_label" not in ss:
         kind = settings.provider or providers.default_kind(settings.environment)
         if kind not in providers.kinds():
@@ -258,6 +270,7 @@ def provider_config(kind: str = "") -> ProviderConfig:
         values["model"], context = MODEL_ALIAS, s.local_context_size
     return ProviderConfig(
         kind=record.kind,
+        vision=providers.sees_images(record.kind, values.get("model", ""), s.environment),
         context_window=context or s.local_context_size,
         max_tokens=s.max_reply_tokens,
         temperature=s.temperature,

@@ -17,7 +17,7 @@ from model.attachment import Source
 from model.step import Step
 
 # Every tool by name, as the chat's menu and the Assistants page call it.
-LABELS = {"run_python": "Run Python code", "web_search": "Search the web"}
+LABELS = {"run_python": "Run Python code", "web_search": "Search the web", "make_image": "Make images"}
 assert tuple(LABELS) == TOOLS
 
 
