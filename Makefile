@@ -17,6 +17,7 @@ $(STAMP): requirements.txt requirements-sandbox.txt Makefile
 	touch $(STAMP)
 
 run: install
+	$(PY) -m utils.system_check
 	$(PY) -m streamlit run app.py
 
 test: install

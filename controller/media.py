@@ -60,7 +60,7 @@ def read_sound(name: str, data: bytes, files: FileStore, transcript: transcripts
         AUDIO_TYPES.get(extension(name), "audio/wav"),
         text=transcript.text,
         reading=Reading.TRANSCRIPT,
-        seconds=transcript.seconds,
+        seconds=round(transcript.seconds, 2),
         note=f"transcribed by {transcript.engine}",
     )
 

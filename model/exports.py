@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from model.conversation import Conversation
 from model.message import MessageStatus, Role
+from model.media import Kind, Media, Reading
 from model.step import Step
 
 _SPEAKERS = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
@@ -28,6 +29,8 @@ def to_markdown(conversations: Sequence[Conversation]) -> bytes:
             speaker = _SPEAKERS.get(message.role, message.role.value)
             note = _NOTES.get(message.status, "")
             lines += ["", f"**{speaker}** · {message.created_at:%Y-%m-%d %H:%M}{note}", "", message.content]
+            for item in message.media:
+                lines += ["", *_media(item)]
             for step in message.steps:
                 lines += ["", *_step(step)]
             if message.sources:
@@ -42,7 +45,18 @@ def to_markdown(conversations: Sequence[Conversation]) -> bytes:
     return ("\n\n---\n\n".join(parts) + "\n").encode("utf-8")
 
 
-_TOOL_NAMES = {"run_python": "Ran Python", "web_search": "Searched the web"}
+_TOOL_NAMES = {"run_python": "Ran Python", "web_search": "Searched the web", "make_image": "Made an image"}
+_READINGS = {Reading.OCR: "text read with OCR", Reading.TRANSCRIPT: "transcript", Reading.PROMPT: "prompt"}
+
+
+def _media(item: Media) -> list[str]:
+    """An image or a sound: its name, and what was read from it, fenced."""
+    kind = "Image" if item.kind is Kind.IMAGE else "Sound"
+    lines = [f"> *{kind}: {item.name}*" + (f" ({_READINGS[item.reading]})" if item.text else "")]
+    if item.text:
+        fence = "`" * max(3, _longest_backticks(item.text) + 1)
+        lines += ["", fence, item.text, fence]
+    return lines
 
 
 def _step(step: Step) -> list[str]:

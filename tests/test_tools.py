@@ -343,7 +343,7 @@ def test_the_chat_menu_switches_a_tool_off_for_this_chat_only(store):
     assert box.value and not box.disabled
     box.uncheck().run()
     assert not at.exception
-    assert store.get(chat.id).assistant.tools == ("run_python",)
+    assert store.get(chat.id).assistant.tools == ("run_python", "make_image")
     assert next(c for c in at.checkbox if c.label == "Search the web").value is False
     assert any(t.label == "Search the web" for t in at.toggle)  # the chat box's switch stays
 
