@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, one table, the same figures as JSON under bench/results/.
 
 Run: .venv/bin/python -m bench [--quick]
-     [--only streaming,store,page,serve,concurrency,browser,models,documents,tools]
+     [--only streaming,store,page,serve,concurrency,browser,models,documents,tools,media]
 `--quick` uses fewer repeats and at most 1,000 conversations, to check the suite itself runs.
 """
 
@@ -20,7 +20,9 @@ from pathlib import Path
 from bench.stats import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("streaming", "store", "page", "serve", "concurrency", "browser", "models", "documents", "tools")
+SECTIONS = (
+    "streaming", "store", "page", "serve", "concurrency", "browser", "models", "documents", "tools", "media"
+)  # fmt: skip
 
 
 def machine() -> dict[str, object]:
@@ -62,7 +64,7 @@ def verdict(figure: Figure) -> str:
 
 def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
     """Run the chosen sections in order."""
-    from bench import browser, concurrency, documents, models, page, serve, store, streaming, tools
+    from bench import browser, concurrency, documents, media, models, page, serve, store, streaming, tools
 
     figures: list[Figure] = []
     for section in sections:
@@ -86,6 +88,8 @@ def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
             figures += documents.run()
         elif section == "tools":
             figures += tools.run(quick)
+        elif section == "media":
+            figures += media.run(quick)
         print(f"  {section} took {time.perf_counter() - started:.0f} s", flush=True)
     return figures
 

@@ -10,6 +10,7 @@ sent carries no EXIF (no GPS position, no camera serial).
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import warnings
@@ -27,6 +28,10 @@ FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 OCR_LANGUAGES = "eng+por"
 OCR_SECONDS = 60
 INSTALL_OCR = "sudo apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-por"
+# Tesseract's OpenMP threads fight each other and the engine on 2 cores: one thread reads a page in 2.1 s,
+# its default took 20 s (bench/media.py).
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+_OCR_READY: set[bool] = set()  # holds True once Tesseract and its languages were found: not checked again
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,8 @@ def thumbnail(data: bytes, side: int = 320) -> bytes:
 
 def ocr_problem() -> str | None:
     """Why text in images cannot be read here, with what to install; None if it can."""
+    if _OCR_READY and shutil.which("tesseract") is not None:
+        return None
     if shutil.which("tesseract") is None:
         return f"Reading text in images needs Tesseract, which is not installed: {INSTALL_OCR}"
     try:
@@ -112,6 +119,7 @@ def ocr_problem() -> str | None:
     missing = [lang for lang in OCR_LANGUAGES.split("+") if lang not in found]
     if missing:
         return f"Tesseract lacks the {' and '.join(missing)} language data: {INSTALL_OCR}"
+    _OCR_READY.add(True)
     return None
 
 

@@ -13,6 +13,7 @@ import io
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import wave
 from dataclasses import dataclass
@@ -223,17 +224,19 @@ def _say_espeak(text: str, voice: str) -> bytes:
     problem = espeak_problem()
     if problem:
         raise MediaUnavailable(problem)
-    try:
-        done = subprocess.run(
-            ["espeak-ng", "-v", voice, "--stdout", "-b", "1"],  # text on stdin, UTF-8: never an option
-            input=text.encode(),
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError) as error:
-        raise MediaUnavailable(f"espeak-ng could not read the reply aloud: {error}") from None
-    return done.stdout
+    with tempfile.TemporaryDirectory(prefix="bnagpt-speech-") as folder:
+        out = Path(folder) / "speech.wav"  # a file, not --stdout: its WAV header then gives the length
+        try:
+            subprocess.run(
+                ["espeak-ng", "-v", voice, "-b", "1", "-w", str(out)],  # text on stdin: never an option
+                input=text.encode(),
+                capture_output=True,
+                timeout=120,
+                check=True,
+            )
+            return out.read_bytes()
+        except (OSError, subprocess.SubprocessError) as error:
+            raise MediaUnavailable(f"espeak-ng could not read the reply aloud: {error}") from None
 
 
 def _mime(path: Path) -> str:

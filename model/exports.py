@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from model.conversation import Conversation
-from model.message import MessageStatus, Role
 from model.media import Kind, Media, Reading
+from model.message import MessageStatus, Role
 from model.step import Step
 
 _SPEAKERS = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}

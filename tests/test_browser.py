@@ -376,3 +376,37 @@ def test_the_search_switch_answers_from_a_page_of_the_stand_in(web, page, app_ur
     )
     expect(reply.get_by_role("button", name=re.compile(r"^\[1\] Kiwi festival in Zubrowka"))).to_be_visible()
     assert any(r == "/kiwi" for r in web.requests)
+
+
+def test_an_image_attached_in_the_chat_box_is_read_and_answered_and_kept(page, app_url, tmp_path):
+    """Attach a receipt photo with a question: its thumbnail and OCR text show, the bundled model answers
+    from the text, a reload keeps it all, and Listen gives a player."""
+    from tests import make_files
+
+    photo = tmp_path / "receipt.png"
+    make_files.text_image(["PADARIA LUTZ", "TOTAL 47,90"]).save(photo)
+    page.goto(app_url)
+    expect(page.get_by_placeholder("Message bnaGPT")).to_be_editable()
+    attach(page, photo)
+    send(page, "What is the name of the bakery on this receipt?")
+    question = bubbles(page).nth(0)
+    expect(question.locator('[data-testid="stImage"] img')).to_have_count(1, timeout=120_000)
+    expect(question.get_by_text("Text read with OCR in “receipt.png”")).to_be_visible()
+    expect(page.locator('[data-testid="stChatMessage"] button', has_text="Stop")).to_have_count(
+        0, timeout=180_000
+    )
+    expect(bubbles(page).nth(1)).to_contain_text("Lutz", ignore_case=True)
+    page.reload()
+    expect(bubbles(page).nth(0).locator('[data-testid="stImage"] img')).to_have_count(1, timeout=60_000)
+    bubbles(page).nth(0).get_by_text("Text read with OCR").click()
+    expect(bubbles(page).nth(0).get_by_text("TOTAL 47,90")).to_be_visible()
+    bubbles(page).nth(1).get_by_role("button", name="Listen").click()
+    expect(bubbles(page).nth(1).locator("audio")).to_have_count(1, timeout=60_000)
+    page.screenshot(path=str(tmp_path / "image-chat.png"), full_page=True)
+    [message] = [
+        m
+        for c in read_document(tmp_path / "conversations.json")["conversations"]
+        for m in read_conversation(tmp_path / "conversations.json", c)["messages"]
+        if m["role"] == "user"
+    ]
+    assert message["media"][0]["name"] == "receipt.png" and "LUTZ" in message["media"][0]["text"]

@@ -129,6 +129,37 @@ def _remove_knowledge(assistant: Assistant, sha256: str, name: str) -> None:
     session.flash("success", f"Removed “{name}” from “{assistant.name}”. Chats started before keep it.")
 
 
+_LANGUAGES = {"": "Detect it", "en": "English", "pt": "Português"}
+
+
+def _voice_inputs(assistant: Assistant) -> tuple[str, str]:
+    """The language users speak to the assistant in, and the voice that reads its replies."""
+    left, right = st.columns(2)
+    languages = dict(_LANGUAGES)
+    languages.setdefault(assistant.language, assistant.language)
+    language = left.selectbox(
+        "Language spoken",
+        list(languages),
+        index=list(languages).index(assistant.language),
+        format_func=languages.get,
+        key=f"assistant_language_{assistant.id}",
+        help="What speech is transcribed as, and which voice reads replies when none is chosen.",
+    )
+    voices_here = session.chat().voices
+    choices = {"": "The best for each reply's language"}
+    choices |= {v.id: v.label for v in (voices_here.available() if voices_here is not None else [])}
+    choices.setdefault(assistant.voice, assistant.voice)
+    voice = right.selectbox(
+        "Voice",
+        list(choices),
+        index=list(choices).index(assistant.voice),
+        format_func=choices.get,
+        key=f"assistant_voice_{assistant.id}",
+        help="Reads replies aloud (the Listen button, and Read replies aloud by the chat box).",
+    )
+    return language, voice
+
+
 def _form(assistant: Assistant) -> None:
     with st.form(f"assistant_form_{assistant.id}"):
         name = st.text_input("Name", value=assistant.name, max_chars=60, key=f"assistant_name_{assistant.id}")
@@ -190,6 +221,7 @@ def _form(assistant: Assistant) -> None:
             help="With a provider whose models call tools (Groq, OpenAI-compatible). With any model, "
             "replies' Python code gets a Run button and the chat box a Search the web switch.",
         )
+        language, voice = _voice_inputs(assistant)
         save, cancel = st.columns(2)
         saved = save.form_submit_button("Save", type="primary")
         cancelled = cancel.form_submit_button("Cancel")
@@ -211,6 +243,8 @@ def _form(assistant: Assistant) -> None:
             json_schema=schema,
             starters=tuple(starters.splitlines()),
             tools=tuple(tools),
+            language=language,
+            voice=voice,
         )
         try:
             stored = session.assistants().save(edited)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from controller import local_models
+from controller import images, local_models, transcripts, voices
 from controller.diagnostics import check_connection
 from controller.providers import LOCAL, PROVIDERS, Provider, SettingField, provider
 from controller.search_engines import WHAT_TO_CONFIGURE, available
 from controller.toolbox import SEARCH_ENGINE
+from controller.tools import make_image
 from errors import BnaGPTError
 from utils.markdown import escape
 from view import session
@@ -208,6 +209,35 @@ def tools_section() -> None:
         "environment or .env; DuckDuckGo needs no key but reaches the public internet.",
     )
     st.caption(escape(WHAT_TO_CONFIGURE))
+
+
+def media_section() -> None:
+    """Images and voice: what reads text in images, hears speech, speaks replies and makes pictures here."""
+    st.subheader("Images and voice")
+    config = session.provider_config()
+    environment = session.settings().environment
+    rows = []
+    ocr = images.ocr_problem()
+    rows.append(("Text in images (OCR)", ocr or "Tesseract, English and Portuguese, on this computer"))
+    seeing = "sees images itself" if config.vision else "reads their text (OCR)"
+    rows.append(("This provider's model", seeing))
+    heard = transcripts.transcriber(config, dict(environment))
+    rows.append(
+        ("Speech to text", getattr(heard, "label", "") or "Whisper base (multilingual), on this computer")
+    )
+    voices_here = session.chat().voices
+    speakers = voices_here.available() if voices_here is not None else []
+    rows.append(("Voices", ", ".join(v.label for v in speakers) or (voices.espeak_problem() or "none")))
+    made = (
+        "the server at BNAGPT_IMAGES_URL"
+        if make_image.configured(environment)
+        else make_image.WHAT_TO_CONFIGURE
+    )
+    rows.append(("Making images", made))
+    st.markdown("\n".join(f"- **{name}:** {escape(value)}" for name, value in rows))
+    for problem in (ocr, voices.espeak_problem(), voices.piper_problem()):
+        if problem:
+            st.warning(escape(problem), icon=":material/build:")
 
 
 def _choose_engine() -> None:
