@@ -410,3 +410,36 @@ def test_an_image_attached_in_the_chat_box_is_read_and_answered_and_kept(page, a
         if m["role"] == "user"
     ]
     assert message["media"][0]["name"] == "receipt.png" and "LUTZ" in message["media"][0]["text"]
+
+
+def test_a_spoken_question_is_transcribed_answered_and_read_aloud(chromium, app_url, tmp_path):
+    """Voice mode end to end: Chromium's fake microphone plays espeak-ng's question, the chat box records
+    it, Whisper's transcript is sent, the bundled model answers, and the answer comes with a player."""
+    from playwright.sync_api import sync_playwright
+
+    question = tmp_path / "question.wav"
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-w", str(question), "What is the capital of France?"], check=True
+    )
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={question}%noloop",
+    ]
+    expect.set_options(timeout=60_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=args)
+        page = browser.new_context(permissions=["microphone"]).new_page()
+        page.goto(app_url)
+        expect(page.get_by_placeholder("Message bnaGPT")).to_be_editable()
+        page.get_by_text("Read replies aloud").click()
+        page.get_by_role("button", name="Start recording").click()
+        expect(page.get_by_role("button", name="Submit recording")).to_be_visible()
+        page.wait_for_timeout(4_000)  # the fake microphone plays the 2-second question meanwhile
+        page.get_by_role("button", name="Submit recording").click()
+        expect(bubbles(page).nth(0)).to_contain_text("capital", timeout=120_000)
+        expect(bubbles(page).nth(0).locator("audio")).to_have_count(1)  # the recording, kept
+        expect(bubbles(page).nth(1).locator("audio")).to_have_count(1, timeout=180_000)  # read aloud
+        expect(bubbles(page).nth(1)).to_contain_text("Read by")
+        browser.close()

@@ -445,3 +445,42 @@ def test_a_missing_image_server_keeps_the_typed_command(store):
     assert not at.exception
     assert any("No image generator is configured" in e.value for e in at.error)
     assert any(c.value == "/image a lighthouse at dawn" for c in at.code)
+
+
+def _on_the_scripted_server(monkeypatch, server) -> None:
+    monkeypatch.setenv("BNAGPT_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("BNAGPT_OPENAI_MODEL", "m")
+
+
+def test_voice_mode_reads_the_new_reply_aloud(scripted_server, monkeypatch):
+    from tests.conftest import Scripted, new_app
+
+    _on_the_scripted_server(monkeypatch, scripted_server)
+    scripted_server.script = Scripted(stream_chunks=["The report is ready."])
+    at = new_app()
+    at = next(t for t in at.toggle if t.label == "Read replies aloud").set_value(True).run()
+    at = at.chat_input[0].set_value("Is the report ready?").run()
+    assert not at.exception
+    (player,) = at.get("audio")
+    assert player.proto.autoplay
+    at = at.run()  # a later rerun shows the player without playing it again
+    (player,) = at.get("audio")
+    assert not player.proto.autoplay
+
+
+def test_an_image_from_the_chat_box_goes_with_the_message(scripted_server, monkeypatch, store):
+    from tests.conftest import Scripted, new_app
+
+    _on_the_scripted_server(monkeypatch, scripted_server)
+    scripted_server.script = Scripted(stream_chunks=["A bakery receipt."])
+    at = new_app()
+    box = at.chat_input[0]
+    box.upload("receipt.png", receipt(), "image/png")
+    at = box.set_value("What is this?").run()
+    assert not at.exception
+    (conversation,) = store.list()
+    question = store.get(conversation.id).messages[0]
+    assert question.content == "What is this?" and question.media[0].name == "receipt.png"
+    assert "PADARIA LUTZ" in json.dumps(scripted_server.requests[0]["messages"][-1])
+    assert len(at.get("image")) == 1
