@@ -382,7 +382,7 @@ class Reply:
             self._question = text if not history else None
             files = (*assistant.files, *conversation.files)
             yield from self._wait_for_files(files)
-            question = text
+            question = last.content.strip() or text  # searched for as typed, without the OCR text
             text = self._grounded(text, files)
             if self._search_first:
                 text = yield from self._searched(question, text)

@@ -126,10 +126,12 @@ def show_media(message: Message) -> None:
     if pictures:
         with st.container(horizontal=True, gap="small"):
             for item in pictures:
-                if files.has(item.sha256):
+                try:
                     st.image(_thumbnail(item.sha256, files), caption=escape(item.name), width=160)
-                else:
+                except FileNotFoundError:
                     st.caption(escape(f"{item.name}: no longer stored"))
+                except (OSError, ValueError, SyntaxError):  # an import's bytes that are not an image
+                    st.caption(escape(f"{item.name}: not an image that can be shown"))
     for item in message.media:
         if item.kind is Kind.AUDIO and files.has(item.sha256):
             st.audio(files.read(item.sha256), format=item.mime)
