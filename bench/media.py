@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
 import tempfile
 import time
 import wave
@@ -25,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 from bench.stats import Figure, summarise
 from controller import images, transcripts
 from controller.voices import ESPEAK_VOICES, PIPER_VOICES, Voices
+from tests import make_files
 
 SECTION = "11 images and voice"
 ENGLISH = [
@@ -83,18 +83,9 @@ def ocr_figures(repeats: int) -> list[Figure]:
     ]
 
 
-def spoken(text: str, voice: str, speed: str) -> bytes:
-    return subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", speed, "--stdout"],
-        input=text.encode(),
-        capture_output=True,
-        check=True,
-    ).stdout
-
-
 def stt_figures(sentences: int) -> list[Figure]:
     figures = []
-    transcripts.transcribe("warm.wav", spoken("warm up", "en-us", "150"), "en")  # loads the model
+    transcripts.transcribe("warm.wav", make_files.speech("warm up", "en-us", "150"), "en")  # loads the model
     for label, voice, speed, language, texts in (
         ("English", "en-us", "150", "en", ENGLISH),
         ("Portuguese", "pt", "130", "pt", PORTUGUESE),
@@ -102,7 +93,7 @@ def stt_figures(sentences: int) -> list[Figure]:
         for given in (language, ""):
             factors, heard = [], []
             for text in texts[:sentences]:
-                audio = spoken(text, voice, speed)
+                audio = make_files.speech(text, voice, speed)
                 engine = transcripts.LocalTranscriber()
                 engine._model = transcripts._LOCAL._load()  # the loaded model; no cache: each is timed
                 started = time.perf_counter()

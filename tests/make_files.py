@@ -121,3 +121,15 @@ def many_members(count: int = 5_000) -> bytes:
         for n in range(count):
             archive.writestr(f"part{n}.xml", "<a/>")
     return out.getvalue()
+
+
+def speech(text: str, voice: str = "en-us", speed: str = "150") -> bytes:
+    """`text` read aloud by espeak-ng, as WAV bytes (known words, for speech recognition)."""
+    import subprocess
+
+    return subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", speed, "--stdout"],
+        input=text.encode(),
+        capture_output=True,
+        check=True,
+    ).stdout
