@@ -38,6 +38,7 @@ from model.media import Media
 from model.message import Message, MessageStatus, Role, utc_now
 from model.step import Step
 from utils.local_server import LocalEngine
+from utils.markdown import python_blocks
 
 if TYPE_CHECKING:
     from controller.agent import Agent
@@ -243,10 +244,12 @@ class ChatSession:
         assistant: Assistant | None = None,
         search_first: bool = False,
         media: Sequence[Media] = (),
+        run_code: bool = False,
     ) -> Reply:
         """Save the user's message with its images and sounds (a new chat keeps a copy of `assistant`),
         then return the reply; with `search_first`, the web is searched for the message and the results
-        given to the model."""
+        given to the model. With `run_code`, the reply's first Python block is run in the sandbox when it
+        ends (a chart asked for offline), its step saved with the reply."""
         self.settle()
         message = Message(Role.USER, text, media=tuple(media))
         if self.conversation_id is None:
@@ -257,7 +260,7 @@ class ChatSession:
             self.conversation_id = created.id
         else:
             self.store.append(self.conversation_id, message)
-        return Reply(self, config, search_first)
+        return Reply(self, config, search_first, run_code)
 
     def retry(self, config: ProviderConfig, search_first: bool = False) -> Reply:
         """Answer the last user message again (after a failure or a stop)."""
@@ -331,10 +334,13 @@ class Reply:
     Stop or the page was rerun, is then saved as stopped with the text that had arrived.
     """
 
-    def __init__(self, session: ChatSession, config: ProviderConfig, search_first: bool = False) -> None:
+    def __init__(
+        self, session: ChatSession, config: ProviderConfig, search_first: bool = False, run_code: bool = False
+    ) -> None:
         self._session = session
         self._config = config
         self._search_first = search_first
+        self._run_code = run_code
         self.steps: list[Step] = []  # the tools run so far
         self.running: Running | None = None  # the tool running now
         self.changes = 0  # grows with each step event, for the page to redraw
@@ -576,6 +582,8 @@ class Reply:
         text = self.text
         if not text.strip() and not self.steps and status != MessageStatus.COMPLETE:
             return  # nothing arrived: the user's message stays unanswered, with a Retry
+        if status == MessageStatus.COMPLETE and self._run_code:
+            self._run_first_block(text)
         try:
             sources = grounding.check(text, self.sources) if self.sources else ()
             message = Message(Role.ASSISTANT, text, status=status, sources=sources, steps=tuple(self.steps))
@@ -585,6 +593,23 @@ class Reply:
             return
         if status in (MessageStatus.COMPLETE, MessageStatus.INVALID) and self._question is not None:
             self._title(self._question, text)
+
+    def _run_first_block(self, text: str) -> None:
+        """Run the reply's first Python block in the chat's sandbox, as its Run button would."""
+        toolbox = self._session.toolbox
+        blocks = python_blocks(text)
+        if toolbox is None or not blocks:
+            self.notice = "The reply has no Python code to draw the chart with: press Retry to ask again."
+            return
+        conversation = self._session.store.get(self._conversation_id)
+        assistant = conversation.assistant or GENERAL
+        files = (*assistant.files, *conversation.files)
+        step = toolbox.run_code(self._conversation_id, blocks[0], files)
+        self.steps.append(step)
+        if step.error:
+            self.notice = (
+                "The chart's code did not run to its end: its step says why. Press Retry for new code."
+            )
 
     def _title(self, question: str, answer: str) -> None:
         """After the first exchange, let a capable model name the chat (the first words stay otherwise)."""

@@ -82,6 +82,15 @@ class Toolbox:
         """Search the web at the user's request (the toggle)."""
         return WebSearch(self.engine(), first_number, self.allow, by_user=True).run(query=query)
 
+    def draws_chart(self, prompt: str) -> bool:
+        """Whether a picture asked for is a chart drawn by code in the sandbox: no image server, and
+        the sandbox can run."""
+        return (
+            bool(self.problem("make_image"))
+            and not self.problem("run_python")
+            and make_image.is_chart(prompt)
+        )
+
     def make_image(self, prompt: str) -> Outcome:
         """Make a picture at the user's request (the /image command)."""
         return make_image.MakeImage(self._environment, self.files, by_user=True).run(prompt=prompt)

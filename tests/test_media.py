@@ -22,6 +22,7 @@ from controller.chat import ChatSession
 from controller.documents import Documents
 from controller.library import export_file, import_file
 from controller.toolbox import Toolbox
+from controller.tools import make_image
 from controller.voices import Voices, guess_language, speakable
 from errors import MediaUnavailable, UnreadableFile
 from model.file_store import FileStore
@@ -298,7 +299,7 @@ def test_a_picture_asked_for_with_no_image_server_says_what_to_configure(store, 
     chat = ChatSession(store, files=files, toolbox=_toolbox(files, {}))
     with pytest.raises(MediaUnavailable, match="BNAGPT_IMAGES_URL") as refused:
         chat.make_image("a lighthouse")
-    assert "matplotlib" in str(refused.value)  # charts: the code sandbox, named
+    assert "drawn by code in the sandbox" in str(refused.value)  # charts: the other way, named
     assert store.list() == []  # nothing saved: no placeholder picture
     assert _toolbox(files, {}).tools(["make_image"], "chat", [], 1) == []
 
@@ -496,3 +497,46 @@ def test_the_speech_model_is_joined_from_its_wheels_on_first_use(monkeypatch, tm
     fresh = transcripts.LocalTranscriber()
     heard = fresh.transcribe("q.wav", make_files.speech("Good morning to you all."), "en")
     assert "morning" in words(heard.text)
+
+
+def test_a_chart_asked_for_offline_is_drawn_by_code_in_the_sandbox(
+    store, files, scripted_server, scripted_config
+):
+    from controller.sandbox import Limits, Sandbox
+    from settings import load_settings
+    from tests.conftest import Scripted
+
+    settings = load_settings()
+    sandbox = Sandbox(settings.sandbox_dir, settings.sandbox_python, Limits(run_seconds=20))
+    toolbox = Toolbox(sandbox, files, {})
+    prompt = "a bar chart of sales: 2021 10, 2022 15"
+    assert toolbox.draws_chart(prompt) and not toolbox.draws_chart("a lighthouse at dawn")
+    code = "import matplotlib.pyplot as plt\nplt.bar(['2021', '2022'], [10, 15])\nprint('drawn')"
+    scripted_server.script = Scripted(stream_chunks=[f"```python\n{code}\n```"])
+    chat = ChatSession(store, files=files, toolbox=toolbox)
+    try:
+        "".join(chat.send(make_image.chart_request(prompt), scripted_config, run_code=True))
+    finally:
+        sandbox.close()
+    reply = store.get(chat.conversation_id).messages[-1]
+    (step,) = reply.steps
+    assert step.tool == "run_python" and step.by_user and step.output == "drawn"
+    (figure,) = step.files
+    assert Image.open(io.BytesIO(files.read(figure.sha256))).format == "PNG"
+
+
+def test_the_image_command_draws_a_chart_offline_in_the_app(scripted_server, monkeypatch, store):
+    from tests.conftest import Scripted, new_app
+
+    _on_the_scripted_server(monkeypatch, scripted_server)
+    code = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])"
+    scripted_server.script = Scripted(stream_chunks=[f"```python\n{code}\n```"])
+    at = new_app()
+    at = at.chat_input[0].set_value("/image a line plot of 1, 3, 2").run()
+    assert not at.exception
+    (conversation,) = store.list()
+    question, reply = store.get(conversation.id).messages
+    assert question.content.startswith("Draw a line plot of 1, 3, 2. Write the Python code")
+    assert reply.steps[0].files[0].name == "figure-1.png"
+    assert any(e.label.startswith("Ran Python") for e in at.expander)
+    assert len(at.get("image")) == 1

@@ -11,6 +11,7 @@ import streamlit as st
 
 from controller import media
 from controller.chat import Reply
+from controller.tools import make_image
 from errors import BnaGPTError, ConversationNotFound
 from model.assistant import Assistant
 from model.conversation import TRASH_DAYS, Conversation
@@ -106,7 +107,7 @@ def send_typed() -> None:
     files = list(getattr(value, "files", None) or [])
     recording = getattr(value, "audio", None)
     if text.strip().lower().startswith(IMAGE_COMMAND) and not files and recording is None:
-        make_image(text.strip()[len(IMAGE_COMMAND) :].strip(), text)
+        picture(text.strip()[len(IMAGE_COMMAND) :].strip(), text)
         return
     documents = [f for f in files if not media.is_media(f.name)]
     if documents and not attach(documents, text) and text.strip():
@@ -149,12 +150,15 @@ def read_media(uploads: list[tuple[str, bytes]]) -> list[Media]:
     return found
 
 
-def make_image(prompt: str, typed: str) -> None:
+def picture(prompt: str, typed: str) -> None:
     """The /image command: a picture made by the configured image server, saved as a reply."""
     chat = session.chat()
     _clear_error()
     if not prompt:
         reply_failed("Describe the picture after /image, for example: /image a lighthouse at dawn.", typed)
+        return
+    if chat.toolbox is not None and chat.toolbox.draws_chart(prompt):
+        send(make_image.chart_request(prompt), run_code=True)
         return
     try:
         conversation = chat.conversation()
@@ -189,7 +193,7 @@ def attach(uploads: list, message: str = "") -> bool:
     return bool(added)
 
 
-def send(text: str, found: list[Media] | None = None) -> None:
+def send(text: str, found: list[Media] | None = None, run_code: bool = False) -> None:
     """Callback: save the user's message and leave its reply for the chat page to stream.
 
     Runs before the page script, so the sidebar drawn next already lists a new chat and the address
@@ -201,7 +205,12 @@ def send(text: str, found: list[Media] | None = None) -> None:
         assistant = conversation.assistant if conversation is not None else new_chat_assistant()
         config = session.provider_config(assistant.provider if assistant else "")
         reply = chat.send(
-            text, config, assistant, search_first=st.session_state.get("search_web", False), media=found or ()
+            text,
+            config,
+            assistant,
+            search_first=st.session_state.get("search_web", False),
+            media=found or (),
+            run_code=run_code,
         )
     except BnaGPTError as failure:
         reply_failed(failure, unsent=text)

@@ -9,6 +9,7 @@ encoded again before it is stored and shown.
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -26,9 +27,29 @@ TIMEOUT = 180.0  # a CPU Stable Diffusion server takes minutes
 WHAT_TO_CONFIGURE = (
     "No image generator is configured: set BNAGPT_IMAGES_URL to a server with the OpenAI images API "
     "(OpenAI's, or LocalAI or a Stable Diffusion server on your network), with BNAGPT_IMAGES_MODEL and, if "
-    "it needs one, BNAGPT_IMAGES_API_KEY. Charts and plots need none of this: ask for the Python code "
-    "(matplotlib) and press Run under it, or let a tool-calling model run it."
+    "it needs one, BNAGPT_IMAGES_API_KEY. Charts and plots need none of this: /image a bar chart of … is "
+    "drawn by code in the sandbox."
 )
+
+
+_CHART = re.compile(
+    r"\b(chart|plot|graph|diagram|histogram|pie|scatter|bar|bars|curve|gr[aá]fico|diagrama|histograma|"
+    r"curva|barras|pizza)\b",
+    re.I,
+)
+
+
+def is_chart(prompt: str) -> bool:
+    """Whether a picture asked for is a chart or plot (drawn by code in the sandbox, not generated)."""
+    return bool(_CHART.search(prompt))
+
+
+def chart_request(prompt: str) -> str:
+    """What the model is asked when a chart is drawn offline: code for the sandbox to run."""
+    return (
+        f"Draw {prompt}. Write the Python code (matplotlib, numpy if needed) that draws it, in one ```python "
+        "block, with the data in the code; it is run for you and the chart shown."
+    )
 
 
 def configured(environment: Mapping[str, str]) -> bool:
