@@ -155,11 +155,12 @@ class Voices:
         return voices
 
     def choose(self, wanted: str, text: str, language: str = "", server_url: str = "") -> Voice:
-        """The voice to read `text` with: `wanted` if it can speak, else the best offline one for the
-        language (given, or guessed from the text); raise MediaUnavailable saying what to install."""
+        """The voice to read `text` with: `wanted` if it can speak, else the server's (configured for the
+        chat's provider), else the best offline one for the language (given, or guessed from the text);
+        raise MediaUnavailable saying what to install."""
         voices = self.available(server_url)
         for voice in voices:
-            if voice.id == wanted:
+            if voice.id == wanted or (not wanted and voice.id.startswith("server:")):
                 return voice
         language = language or guess_language(text)
         for voice in voices:

@@ -540,3 +540,64 @@ def test_the_image_command_draws_a_chart_offline_in_the_app(scripted_server, mon
     assert reply.steps[0].files[0].name == "figure-1.png"
     assert any(e.label.startswith("Ran Python") for e in at.expander)
     assert len(at.get("image")) == 1
+
+
+def test_a_server_voice_reads_replies_when_configured(store, files, media_server, tmp_path):
+    from controller.providers import OPENAI, ProviderConfig
+
+    voices = Voices(tmp_path, {"BNAGPT_OPENAI_TTS_MODEL": "tts-1", "BNAGPT_OPENAI_TTS_VOICE": "nova"})
+    chat = ChatSession(store, files=files, voices=voices)
+    conversation = store.create("Hi", [Message(Role.USER, "hi"), Message(Role.ASSISTANT, "Hello there.")])
+    config = ProviderConfig(kind=OPENAI, model="m", base_url=media_server.url, api_key="sk-voice-secret")
+    data, mime, note = chat.speech(conversation.id, 1, config)
+    assert data.startswith(b"ID3") and mime == "audio/mpeg" and "nova" in note
+    path, body = media_server.requests[-1]
+    sent = json.loads(body)
+    assert path.endswith("/audio/speech") and (sent["model"], sent["voice"], sent["input"]) == (
+        "tts-1",
+        "nova",
+        "Hello there.",
+    )
+    assert all(b"sk-voice-secret" not in p.read_bytes() for p in (tmp_path / "speech").iterdir())
+    # Without the server (another provider), the offline voice for the language reads it.
+    _, mime, note = chat.speech(conversation.id, 1)
+    assert mime == "audio/wav" and "Piper" in note
+
+
+def test_an_assistant_keeps_its_language_and_voice(data_file):
+    from tests.conftest import new_app
+
+    at = new_app()
+    at.switch_page("pages/assistants_page.py").run()
+    at.button(key="assistant_new").click().run()
+    name_key = next(t.key for t in at.text_input if t.key.startswith("assistant_name_"))
+    suffix = name_key.removeprefix("assistant_name_")
+    at.text_input(key=name_key).set_value("Locutor")
+    at.selectbox(key=f"assistant_language_{suffix}").set_value("pt")
+    at.selectbox(key=f"assistant_voice_{suffix}").set_value("espeak:pt-br")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    assert not at.exception
+    (saved,) = json.loads((data_file.parent / "assistants.json").read_text())["assistants"]
+    assert (saved["language"], saved["voice"]) == ("pt", "espeak:pt-br")
+    from dataclasses import replace
+
+    from errors import InvalidAssistant
+    from model.assistant import GENERAL, clean_assistant
+
+    with pytest.raises(InvalidAssistant, match="two-letter code"):
+        clean_assistant(replace(GENERAL, language="portuguese"))
+
+
+def test_the_settings_page_says_what_reads_hears_and_speaks(monkeypatch, tmp_path):
+    from tests.conftest import new_app
+
+    at = new_app()
+    at.switch_page("pages/settings_page.py").run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "Tesseract, English and Portuguese" in text and "Whisper base" in text and "Joe" in text
+    monkeypatch.setenv("PATH", str(tmp_path))  # no tesseract, no espeak-ng
+    at.run()
+    warnings = " ".join(w.value for w in at.warning)
+    assert "tesseract\\-ocr\\-por" in warnings or "tesseract-ocr-por" in warnings
+    assert "espeak" in warnings
