@@ -599,7 +599,7 @@ class Reply:
         toolbox = self._session.toolbox
         blocks = python_blocks(text)
         if toolbox is None or not blocks:
-            self.notice = "The reply has no Python code to draw the chart with: press Retry to ask again."
+            self.notice = "The reply has no Python code to draw the chart with: ask again."
             return
         conversation = self._session.store.get(self._conversation_id)
         assistant = conversation.assistant or GENERAL
@@ -608,7 +608,8 @@ class Reply:
         self.steps.append(step)
         if step.error:
             self.notice = (
-                "The chart's code did not run to its end: its step says why. Press Retry for new code."
+                "The chart's code did not run to its end (its step says why): ask again for new code, or "
+                "fix it and run it with the Run button."
             )
 
     def _title(self, question: str, answer: str) -> None:
