@@ -17,16 +17,15 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from controller.providers import GROQ, OPENAI, ProviderConfig
 from errors import MediaUnavailable, UnreadableFile
 from model.attachment import clean_file_name, extension
 from model.media import AUDIO_TYPES
-
-if TYPE_CHECKING:
-    from controller.providers import ProviderConfig
 
 MODEL_NAME = "whisper-base"
 MAX_SECONDS = 15 * 60  # longer recordings are refused: about 5 minutes of work on 2 cores
@@ -175,18 +174,38 @@ _CACHE: OrderedDict[tuple[str, str, str], Transcript] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def transcriber(
-    config: ProviderConfig | None, environment: dict[str, str]
-) -> LocalTranscriber | ServerTranscriber:
-    """Who transcribes for this provider: its server where it has one, else the local model."""
-    from controller.providers import GROQ, OPENAI
+Transcriber = LocalTranscriber | ServerTranscriber
 
+
+def _groq(config: ProviderConfig | None, environment: Mapping[str, str]) -> Transcriber | None:
     if config is not None and config.kind == GROQ and config.api_key:
         return ServerTranscriber(GROQ_URL, config.api_key, GROQ_STT_MODEL, "Groq")
-    stt_model = environment.get("BNAGPT_OPENAI_STT_MODEL", "")
-    if config is not None and config.kind == OPENAI and config.base_url and stt_model:
-        return ServerTranscriber(config.base_url, config.api_key or "", stt_model, "The server")
+    return None
+
+
+def _openai_compatible(config: ProviderConfig | None, environment: Mapping[str, str]) -> Transcriber | None:
+    model = environment.get("BNAGPT_OPENAI_STT_MODEL", "")
+    if config is not None and config.kind == OPENAI and config.base_url and model:
+        return ServerTranscriber(config.base_url, config.api_key or "", model, "The server")
+    return None
+
+
+def _on_this_computer(config: ProviderConfig | None, environment: Mapping[str, str]) -> Transcriber | None:
     return _LOCAL
+
+
+# Who may transcribe for a chat, in order: the first that serves its provider does. A new speech engine is
+# one function here.
+TRANSCRIBERS: list[Callable[[ProviderConfig | None, Mapping[str, str]], Transcriber | None]] = [
+    _groq,
+    _openai_compatible,
+    _on_this_computer,
+]
+
+
+def transcriber(config: ProviderConfig | None, environment: Mapping[str, str]) -> Transcriber:
+    """Who transcribes for this provider: its server where it has one, else the local model."""
+    return next(t for t in (pick(config, environment) for pick in TRANSCRIBERS) if t is not None)
 
 
 def transcribe(

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,12 +178,12 @@ class Voices:
         if path.is_file():
             return path.read_bytes(), _mime(path)
         kind, _, name = voice.id.partition(":")
-        if kind == "piper":
-            data = self._say_piper(text)
-        elif kind == "espeak":
-            data = _say_espeak(text, name)
-        else:
-            data = self._say_server(text, name, *server)
+        speakers: dict[str, Callable[[], bytes]] = {  # a new engine is one entry here and its voices above
+            "piper": lambda: self._say_piper(text),
+            "espeak": lambda: _say_espeak(text, name),
+            "server": lambda: self._say_server(text, name, *server),
+        }
+        data = speakers[kind]()
         self.cache.mkdir(parents=True, exist_ok=True)
         atomic_write(path, data, durable=False)  # lost in a power cut: made again
         return data, _mime(path)
