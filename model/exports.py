@@ -46,7 +46,7 @@ def to_markdown(conversations: Sequence[Conversation]) -> bytes:
 
 
 _TOOL_NAMES = {"run_python": "Ran Python", "web_search": "Searched the web", "make_image": "Made an image"}
-_READINGS = {Reading.OCR: "text read with OCR", Reading.TRANSCRIPT: "transcript", Reading.PROMPT: "prompt"}
+_READINGS = {Reading.OCR: "text read with OCR", Reading.TRANSCRIPT: "transcript"}
 
 
 def _media(item: Media) -> list[str]:

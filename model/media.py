@@ -1,4 +1,4 @@
-"""Pictures and sound that came with a message: an attached photo, a recorded question, a made image.
+"""Pictures and sound that came with a message: an attached photo, a recorded question.
 
 The bytes live in the file store under their SHA-256 (as attached files do); the message keeps what was
 read from them once (text found by OCR, a transcript), so nothing is recomputed on a rerun or a reload.
@@ -25,7 +25,6 @@ class Reading(StrEnum):
     NONE = ""  # no text: a vision model sees the image itself
     OCR = "ocr"  # text recognised in the image (Tesseract)
     TRANSCRIPT = "transcript"  # speech turned into text
-    PROMPT = "prompt"  # the description an image was made from
 
 
 IMAGE_TYPES = {
