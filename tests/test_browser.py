@@ -320,7 +320,8 @@ def test_a_file_attached_in_the_chat_box_is_cited_by_page_and_kept(page, app_url
     assert len(list((tmp_path / "files").iterdir())) == 1
     # The chat's JSON export (made when clicked) carries the file itself.
     page.get_by_role("button", name="Conversation").click()
-    with page.expect_download(timeout=60_000) as download:
+    # The export is made when clicked: two whole test suites on 2 cores once took over a minute.
+    with page.expect_download(timeout=180_000) as download:
         page.get_by_role("button", name="Export as JSON").click()
     exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
     (sha,) = exported["files"]
