@@ -8,6 +8,7 @@ Audio is cached in the data folder by what was said and by whom, so a reply is v
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -24,6 +25,7 @@ from typing import Any
 from errors import MediaUnavailable
 from utils.files import atomic_write
 
+CACHE_MB = 200  # of voiced replies kept in speech/ (about 2.5 hours of Piper's 22 kHz speech)
 MAX_CHARS = 5_000  # of a reply read aloud (about 5 minutes); the rest is left out, and the user told
 INSTALL_ESPEAK = "sudo apt-get install espeak-ng"
 
@@ -136,8 +138,11 @@ def piper_problem() -> str | None:
 class Voices:
     """The voices of one app process, with their cache in the data folder."""
 
-    def __init__(self, data_dir: Path, environment: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, environment: dict[str, str] | None = None, cache_mb: float = CACHE_MB
+    ) -> None:
         self.cache = Path(data_dir) / "speech"
+        self.cache_mb = cache_mb
         self._environment = environment or {}
         self._piper: Any = None
         self._lock = threading.Lock()
@@ -186,7 +191,22 @@ class Voices:
         data = speakers[kind]()
         self.cache.mkdir(parents=True, exist_ok=True)
         atomic_write(path, data, durable=False)  # lost in a power cut: made again
+        self._trim()
         return data, _mime(path)
+
+    def _trim(self) -> None:
+        """Keep the cache under its size: the least recently written voicings go first (made again if
+        asked for), never the newest."""
+        entries = []
+        for item in self.cache.iterdir():
+            with contextlib.suppress(OSError):  # another tab's trim took it
+                entries.append((item.stat().st_mtime, item.stat().st_size, item))
+        total = sum(size for _, size, _ in entries)
+        for _, size, item in sorted(entries)[:-1]:  # never the one just made
+            if total <= self.cache_mb * 2**20:
+                break
+            item.unlink(missing_ok=True)
+            total -= size
 
     def _say_piper(self, text: str) -> bytes:
         problem = piper_problem()

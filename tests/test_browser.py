@@ -379,16 +379,29 @@ def test_the_search_switch_answers_from_a_page_of_the_stand_in(web, page, app_ur
     assert any(r == "/kiwi" for r in web.requests)
 
 
-def test_an_image_attached_in_the_chat_box_is_read_and_answered_and_kept(page, app_url, tmp_path):
-    """Attach a receipt photo with a question: its thumbnail and OCR text show, the bundled model answers
-    from the text, a reload keeps it all, and Listen gives a player."""
+# A paste as the browser makes it when an image is copied: a ClipboardEvent carrying the file.
+_PASTE_IMAGE = """(encoded) => {
+  const bytes = Uint8Array.from(atob(encoded), c => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], 'receipt.png', {type: 'image/png'}));
+  document.activeElement.dispatchEvent(
+    new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
+}"""
+
+
+def test_an_image_pasted_in_the_chat_box_is_read_and_answered_and_kept(page, app_url, tmp_path):
+    """Paste a receipt photo into the chat box with a question: its thumbnail and OCR text show, the
+    bundled model answers from the text, a reload keeps it all, and Listen gives a player."""
     from tests import make_files
 
     photo = tmp_path / "receipt.png"
     make_files.text_image(["PADARIA LUTZ", "TOTAL 47,90"]).save(photo)
     page.goto(app_url)
-    expect(page.get_by_placeholder("Message bnaGPT")).to_be_editable()
-    attach(page, photo)
+    box = page.get_by_placeholder("Message bnaGPT")
+    expect(box).to_be_editable()
+    box.click()
+    page.evaluate(_PASTE_IMAGE, base64.b64encode(photo.read_bytes()).decode())
+    expect(page.get_by_role("button", name="Remove receipt.png")).to_be_visible()
     send(page, "What is the name of the bakery on this receipt?")
     question = bubbles(page).nth(0)
     expect(question.locator('[data-testid="stImage"] img')).to_have_count(1, timeout=120_000)

@@ -601,3 +601,16 @@ def test_the_settings_page_says_what_reads_hears_and_speaks(monkeypatch, tmp_pat
     warnings = " ".join(w.value for w in at.warning)
     assert "tesseract\\-ocr\\-por" in warnings or "tesseract-ocr-por" in warnings
     assert "espeak" in warnings
+
+
+def test_the_speech_cache_keeps_to_its_size(tmp_path):
+    """The oldest voicings go once the cache is over its size; the newest stays."""
+    voices = Voices(tmp_path, cache_mb=0.3)  # about two of these replies
+    voice = voices.choose("espeak:en-us", "x")
+    for number in range(4):
+        voices.speak(f"This is reply number {number}, read aloud for the cache test.", voice)
+    kept = list((tmp_path / "speech").iterdir())
+    assert 1 <= len(kept) < 4
+    assert sum(p.stat().st_size for p in kept) <= 0.3 * 2**20
+    newest, _ = voices.speak("This is reply number 3, read aloud for the cache test.", voice)
+    assert newest in [p.read_bytes() for p in kept]
