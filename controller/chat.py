@@ -186,8 +186,9 @@ class ChatSession:
         the request; raise MediaUnavailable (saving nothing) if there is no image server or it failed."""
         if self.toolbox is None:
             raise MediaUnavailable("Images cannot be made in this app: it has no tools.")
-        if self.toolbox.problem("make_image"):
-            raise MediaUnavailable(self.toolbox.problem("make_image") or "")
+        problem = self.toolbox.problem("make_image")
+        if problem:
+            raise MediaUnavailable(problem)
         outcome = self.toolbox.make_image(prompt)
         if outcome.step.error:
             raise MediaUnavailable(f"No image was made: {outcome.step.error}")

@@ -9,6 +9,7 @@ sent carries no EXIF (no GPS position, no camera serial).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -31,7 +32,6 @@ INSTALL_OCR = "sudo apt-get install tesseract-ocr tesseract-ocr-eng tesseract-oc
 # Tesseract's OpenMP threads fight each other and the engine on 2 cores: one thread reads a page in 2.1 s,
 # its default took 20 s (bench/media.py).
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-_OCR_READY: set[bool] = set()  # holds True once Tesseract and its languages were found: not checked again
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,20 +106,24 @@ def thumbnail(data: bytes, side: int = 320) -> bytes:
 
 def ocr_problem() -> str | None:
     """Why text in images cannot be read here, with what to install; None if it can."""
-    if _OCR_READY and shutil.which("tesseract") is not None:
-        return None
-    if shutil.which("tesseract") is None:
+    program = shutil.which("tesseract")
+    if program is None:
         return f"Reading text in images needs Tesseract, which is not installed: {INSTALL_OCR}"
+    return _languages_problem(program)
+
+
+@functools.cache
+def _languages_problem(program: str) -> str | None:
+    """What a Tesseract lacks of OCR_LANGUAGES (asked once per program: about 50 ms each time)."""
     try:
         found = subprocess.run(
-            ["tesseract", "--list-langs"], capture_output=True, text=True, timeout=10, check=False
+            [program, "--list-langs"], capture_output=True, text=True, timeout=10, check=False
         ).stdout.split()
     except (OSError, subprocess.SubprocessError) as error:
         return f"Tesseract did not start ({error}): reinstall it with {INSTALL_OCR}"
     missing = [lang for lang in OCR_LANGUAGES.split("+") if lang not in found]
     if missing:
         return f"Tesseract lacks the {' and '.join(missing)} language data: {INSTALL_OCR}"
-    _OCR_READY.add(True)
     return None
 
 

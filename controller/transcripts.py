@@ -10,13 +10,11 @@ downloaded. With Groq, or an OpenAI-compatible server given BNAGPT_OPENAI_STT_MO
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import shutil
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +88,8 @@ class LocalTranscriber:
     """Whisper base on this machine's CPU; one model for the app process, one transcription at a time
     (two at once would only share the same 2 cores)."""
 
+    label = "Whisper base (multilingual), on this computer"
+
     def __init__(self, threads: int | None = None) -> None:
         self._threads = threads or min(4, os.cpu_count() or 1)
         self._model: Any = None
@@ -136,7 +136,7 @@ class LocalTranscriber:
                 audio, language=language, beam_size=1, vad_filter=True, condition_on_previous_text=False
             )
             text = " ".join(s.text.strip() for s in segments).strip()
-        return Transcript(text, language, seconds, "Whisper base on this computer")
+        return Transcript(text, language, seconds, self.label)
 
 
 class ServerTranscriber:
@@ -170,8 +170,6 @@ class ServerTranscriber:
 
 
 _LOCAL = LocalTranscriber()
-_CACHE: OrderedDict[tuple[str, str, str], Transcript] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
 
 
 Transcriber = LocalTranscriber | ServerTranscriber
@@ -215,15 +213,6 @@ def transcribe(
     config: ProviderConfig | None = None,
     environment: dict | None = None,
 ) -> Transcript:
-    """What a sound says, remembered by its bytes: the same recording is never transcribed twice."""
-    engine = transcriber(config, environment or {})
-    key = (hashlib.sha256(data).hexdigest(), language, type(engine).__name__)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    result = engine.transcribe(clean_file_name(name), data, language)
-    with _CACHE_LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > 64:
-            _CACHE.popitem(last=False)
-    return result
+    """What a sound says, by the engine that serves `config`'s provider (the message keeps the transcript,
+    so it is made once)."""
+    return transcriber(config, environment or {}).transcribe(clean_file_name(name), data, language)

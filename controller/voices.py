@@ -45,56 +45,14 @@ ESPEAK_VOICES = (
     Voice("espeak:pt-br", "Português do Brasil (espeak-ng, offline)", "pt"),
     Voice("espeak:pt", "Português europeu (espeak-ng, offline)", "pt"),
 )
-_PT_WORDS = set(
-    [
-        "não",
-        "que",
-        "de",
-        "para",
-        "com",
-        "uma",
-        "os",
-        "as",
-        "é",
-        "você",
-        "eu",
-        "ele",
-        "ela",
-        "está",
-        "são",
-        "do",
-        "da",
-        "dos",
-        "das",
-        "em",
-        "no",
-        "na",
-        "isso",
-        "muito",
-    ]
-)
-_EN_WORDS = set(
-    [
-        "the",
-        "and",
-        "is",
-        "are",
-        "you",
-        "to",
-        "of",
-        "in",
-        "it",
-        "that",
-        "this",
-        "with",
-        "for",
-        "not",
-        "was",
-        "what",
-        "have",
-        "be",
-    ]
-)
+_PT_WORDS = {
+    "não", "que", "de", "para", "com", "uma", "os", "as", "é", "você", "eu", "ele", "ela", "está", "são",
+    "do", "da", "dos", "das", "em", "no", "na", "isso", "muito",
+}  # fmt: skip
+_EN_WORDS = {
+    "the", "and", "is", "are", "you", "to", "of", "in", "it", "that", "this", "with", "for", "not", "was",
+    "what", "have", "be",
+}  # fmt: skip
 
 
 def guess_language(text: str) -> str:

@@ -99,6 +99,15 @@ def new_chat_assistant() -> Assistant | None:
         return None
 
 
+IMAGE_COMMAND = "/image"
+
+
+def _open_chat_assistant() -> Assistant | None:
+    """The open chat's copy of its assistant, or the one picked for a new chat."""
+    conversation = session.chat().conversation()
+    return conversation.assistant if conversation is not None else new_chat_assistant()
+
+
 def send_typed() -> None:
     """Callback of the chat box: attach its documents, read its images and sounds (a recording is
     transcribed into the message), then send it (spaces alone send nothing); `/image …` makes a picture."""
@@ -115,26 +124,20 @@ def send_typed() -> None:
         reply_failed("Your message was not sent because its files could not be attached.", unsent=text)
         return
     uploads = [(f.name, f.getvalue()) for f in files if media.is_media(f.name)]
-    if recording is not None:
-        uploads.append(("recording.wav", recording.getvalue()))
     found = read_media(uploads) if uploads else []
-    if uploads and not found and not text.strip():
-        return  # nothing could be read, nothing typed: the errors are shown
-    spoken = [m.text for m in found if m.name == "recording.wav" and m.text]
-    text = " ".join([text.strip(), *spoken]).strip() if spoken else text
-    if text.strip() or found:
-        send(text, found)
-
-
-IMAGE_COMMAND = "/image"
+    heard = read_media([("recording.wav", recording.getvalue())]) if recording is not None else []
+    spoken = [m.text for m in heard if m.text]
+    if spoken:  # what was said is the message (after anything typed); the recording stays with it
+        text = " ".join([text.strip(), *spoken]).strip()
+    if text.strip() or found or heard:
+        send(text, [*found, *heard])
 
 
 def read_media(uploads: list[tuple[str, bytes]]) -> list[Media]:
     """Images and sounds of the next message, read once (OCR, transcripts); failures flashed by name."""
     chat = session.chat()
     try:
-        conversation = chat.conversation()
-        assistant = conversation.assistant if conversation is not None else new_chat_assistant()
+        assistant = _open_chat_assistant()
         config = session.provider_config(assistant.provider if assistant else "")
         with st.spinner("Reading the images and sounds…"):
             found, failed, notices = chat.read_media(
@@ -161,8 +164,7 @@ def picture(prompt: str, typed: str) -> None:
         send(make_image.chart_request(prompt), run_code=True)
         return
     try:
-        conversation = chat.conversation()
-        assistant = conversation.assistant if conversation is not None else new_chat_assistant()
+        assistant = _open_chat_assistant()
         with st.spinner("Making the image…"):
             chat.make_image(prompt, assistant)
     except BnaGPTError as failure:
@@ -177,8 +179,7 @@ def attach(uploads: list, message: str = "") -> bool:
     chat = session.chat()
     _clear_error()
     try:
-        conversation = chat.conversation()
-        assistant = conversation.assistant if conversation is not None else new_chat_assistant()
+        assistant = _open_chat_assistant()
         added, failed = chat.attach([(u.name, u.getvalue()) for u in uploads], assistant, message)
     except BnaGPTError as failure:
         session.flash("error", str(failure))
@@ -201,8 +202,7 @@ def send(text: str, found: list[Media] | None = None, run_code: bool = False) ->
     chat = session.chat()
     _clear_error()
     try:
-        conversation = chat.conversation()
-        assistant = conversation.assistant if conversation is not None else new_chat_assistant()
+        assistant = _open_chat_assistant()
         config = session.provider_config(assistant.provider if assistant else "")
         reply = chat.send(
             text,

@@ -222,9 +222,7 @@ def media_section() -> None:
     seeing = "sees images itself" if config.vision else "reads their text (OCR)"
     rows.append(("This provider's model", seeing))
     heard = transcripts.transcriber(config, dict(environment))
-    rows.append(
-        ("Speech to text", getattr(heard, "label", "") or "Whisper base (multilingual), on this computer")
-    )
+    rows.append(("Speech to text", heard.label))
     voices_here = session.chat().voices
     speakers = voices_here.available() if voices_here is not None else []
     rows.append(("Voices", ", ".join(v.label for v in speakers) or (voices.espeak_problem() or "none")))
