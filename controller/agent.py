@@ -23,15 +23,12 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.tools import BaseTool, FunctionTool
 from pydantic import Field, create_model
 
-from controller import media
+from controller.context import IMAGE_TOKENS, model_text, stable_window  # noqa: F401 - the window's home
 from controller.tools import Outcome, Running, Tool
 from model.assistant import GENERAL
 from model.message import Message, Role
 
 SYSTEM_PROMPT = GENERAL.instructions
-# Room kept free for the system prompt and the user's new message.
-_PROMPT_RESERVE = 256
-_MESSAGE_OVERHEAD = 6  # the chat template around each message: <|im_start|>role\n … <|im_end|>\n
 _POLL_SECONDS = 0.01  # how late we notice the end of a reply, at most
 MAX_TOOL_CALLS = 4  # per turn; then the model is told to answer with what it has
 REPEATED = (
@@ -59,44 +56,6 @@ _default_excepthook = threading.excepthook
 threading.excepthook = _quiet_stream_writer
 
 
-def stable_window(token_counts: Sequence[int], budget: int) -> int:
-    """Where the history sent to the model starts, given each message's size in tokens.
-
-    When the history outgrows the budget we drop the oldest messages down to half of it, not just enough
-    to fit, and keep that start until the budget is exceeded again. The prompt then begins the same way
-    for many turns, so llama.cpp reuses its cache of it instead of reading the whole window again every
-    turn (about 5 s for 1,000 tokens with the bundled model on 2 cores, against 0.1 s when cached). The
-    start depends only on the messages before it, so turns that add messages never move it back.
-    """
-    start, size = 0, 0
-    for end, tokens in enumerate(token_counts):
-        size += tokens
-        if size > budget:
-            while start < end and size > budget // 2:  # the newest message stays if it fits alone
-                size -= token_counts[start]
-                start += 1
-            if size > budget:
-                size, start = 0, end + 1
-    return start
-
-
-IMAGE_TOKENS = 1_000  # room kept for each image part (vision models count 500-1,600 for one)
-STEP_NOTE_CHARS = 600  # of each earlier tool run's output the model reads again
-
-
-def model_text(message: Message) -> str:
-    """What the model reads of a stored message: a reply with the outputs of its tool runs (the Run
-    button's among them) noted after it, so a later question can refer to them."""
-    notes = []
-    text = media.with_notes(message, sees_images=False)  # earlier turns' images: their text only
-    for step in message.steps:
-        result = step.error or step.output or "(no output)"
-        if len(result) > STEP_NOTE_CHARS:
-            result = result[:STEP_NOTE_CHARS] + "…"
-        notes.append(f"[{step.tool} ran: {step.input[:STEP_NOTE_CHARS]}\nResult: {result}]")
-    return "\n\n".join([text, *notes]) if notes else text
-
-
 def to_chat_message(message: Message) -> ChatMessage:
     """A stored message in llama-index's form, for the agent's memory."""
     return ChatMessage(role=MessageRole(message.role.value), content=model_text(message))
@@ -105,11 +64,6 @@ def to_chat_message(message: Message) -> ChatMessage:
 def from_chat_message(message: ChatMessage) -> Message:
     """A llama-index message as ours; a missing content (a tool call) becomes empty text."""
     return Message(role=Role(message.role.value), content=message.content or "")
-
-
-def memory_token_limit(context_window: int, max_reply_tokens: int) -> int:
-    """How many tokens of history fit beside the reply and the new message."""
-    return max(256, context_window - max_reply_tokens - _PROMPT_RESERVE)
 
 
 class _Calls:
@@ -161,13 +115,13 @@ class Agent:
         count_tokens: Callable[[str], int],
         tools: Sequence[BaseTool] = (),
     ) -> None:
-        self._count = count_tokens
         self._llm = llm
         self._tools = list(tools)
-        self._room = context_window - max_reply_tokens  # what the whole prompt may take
+        # The history is chosen before it reaches the memory (controller/context.py: the window, pinned
+        # messages, the summary), so the buffer's own trimming must never drop any of it.
         self._memory = ChatMemoryBuffer.from_defaults(
             llm=llm,
-            token_limit=memory_token_limit(context_window, max_reply_tokens),
+            token_limit=context_window,
             tokenizer_fn=lambda text: range(count_tokens(text)),  # only its length is used
         )
         self._system_prompt = ""
@@ -203,20 +157,14 @@ class Agent:
         tools: Sequence[Tool] = (),
         images: Sequence[tuple[bytes, str]] = (),
     ) -> Iterator[str | Running | Outcome]:
-        """Answer `text` after `history`; yield the reply in chunks, and each tool's start (`Running`) and
+        """Answer `text` after `history` (what the model is given of the conversation, chosen by
+        `controller.context.plan`); yield the reply in chunks, and each tool's start (`Running`) and
         `Outcome` as they happen; raise what the provider raised. `images` (bytes, MIME type) go with
         `text` as image parts, for a model that sees them (no tools in that turn)."""
         events: Queue = Queue()
         calls = _Calls(events)
         agent = self._agent_for(system_prompt, [calls.wrap(t) for t in tools])
-        sizes = [self._count(model_text(m)) + _MESSAGE_OVERHEAD for m in history]
-        start = stable_window(sizes, self._memory.token_limit)
-        # A new message longer than the room kept for it pushes out more history, this turn only.
-        fixed = self._count(system_prompt) + self._count(text) + 2 * _MESSAGE_OVERHEAD
-        fixed += IMAGE_TOKENS * len(images)
-        while start < len(sizes) and sum(sizes[start:]) + fixed > self._room:
-            start += 1
-        self._memory.set([to_chat_message(m) for m in history[start:]])
+        self._memory.set([to_chat_message(m) for m in history])
         if images:
             yield from self._with_images(text, system_prompt, images)
             return

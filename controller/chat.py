@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from controller import grounding, json_mode, media, transcripts, voices
+from controller import context, grounding, json_mode, media, summaries, transcripts, voices
 from controller.assistants import openai_errors, with_assistant
 from controller.provider_errors import provider_errors, translate
 from controller.providers import LOCAL, OPENAI, Connection, ProviderConfig, connect, provider
@@ -29,13 +29,14 @@ from errors import (
     StoreError,
     UnreadableFile,
 )
+from model import tree
 from model.assistant import GENERAL, Assistant, JsonMode
 from model.attachment import Attachment, Source
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
 from model.file_store import FileStore
 from model.media import Media
-from model.message import Message, MessageStatus, Role, utc_now
+from model.message import Context, Message, MessageStatus, Role, utc_now
 from model.step import Step
 from utils.local_server import LocalEngine
 from utils.markdown import python_blocks
@@ -72,6 +73,7 @@ class ChatSession:
         # or a new message mid-reply), so the next run waits here for the old one to save its partial.
         self._idle = threading.Event()
         self._idle.set()
+        self.summarising: threading.Thread | None = None  # the summary being made after the last reply
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until a reply interrupted in another script run has saved what it had."""
@@ -101,7 +103,8 @@ class ChatSession:
         current = self.conversation()
         messages = current.messages if current else []
         assistant = current.assistant if current else None
-        copy = self.store.create(name, messages, assistant=assistant, named_by_user=True)
+        chosen = current.chosen if current else None
+        copy = self.store.create(name, messages, assistant=assistant, named_by_user=True, chosen=chosen)
         if current is not None and current.files:
             self.store.set_files(copy.id, current.files)
         self.conversation_id = copy.id
@@ -206,17 +209,16 @@ class ChatSession:
         return outcome.step
 
     def speech(
-        self, conversation_id: str, index: int, config: ProviderConfig | None = None
+        self, conversation_id: str, message_id: str, config: ProviderConfig | None = None
     ) -> tuple[bytes, str, str]:
         """A reply read aloud with its chat's voice (or `config`'s server's, if it has a speech model):
         (the audio, its MIME type, a note for the user); made once, then read from the cache."""
         if self.voices is None:
             raise MediaUnavailable("Replies cannot be read aloud in this app: it has no voices.")
         conversation = self.store.get(conversation_id)
-        if not 0 <= index < len(conversation.messages):
-            raise NothingToAnswer("That message is no longer in this chat.")
+        message = _find(conversation, message_id)
         assistant = conversation.assistant or GENERAL
-        text, cut = voices.speakable(conversation.messages[index].content)
+        text, cut = voices.speakable(message.content)
         if not text:
             raise MediaUnavailable("This reply has no words to read aloud (only code or links).")
         server = (config.base_url, config.api_key or "") if config and config.kind == OPENAI else ("", "")
@@ -264,17 +266,96 @@ class ChatSession:
         return Reply(self, config, search_first, run_code)
 
     def retry(self, config: ProviderConfig, search_first: bool = False) -> Reply:
-        """Answer the last user message again (after a failure or a stop)."""
+        """Answer the last user message again (after a failure or a stop): a new version of the reply."""
         return Reply(self, config, search_first)
 
-    def run_code(self, conversation_id: str, message_index: int, code: str) -> Step:
+    def edit(self, message_id: str, text: str, config: ProviderConfig, search_first: bool = False) -> Reply:
+        """Send an edited question: a new version beside the old one (which keeps its answers), then
+        its reply. Its images and sounds go with it."""
+        self.settle()
+        if self.conversation_id is None:
+            raise NothingToAnswer("There is no message to edit: open a chat first.")
+        old = _find(self.store.get(self.conversation_id), message_id)
+        if old.role != Role.USER:
+            raise NothingToAnswer("Only your own messages can be edited; regenerate a reply instead.")
+        if not text.strip() and not old.media:
+            raise NothingToAnswer("The edited message is empty: type something, or cancel the edit.")
+        message = Message(Role.USER, text, media=old.media)
+        self.store.add(self.conversation_id, old.parent, message)
+        return Reply(self, config, search_first, question=message.id)
+
+    def regenerate(
+        self, message_id: str, config: ProviderConfig, model: str = "", search_first: bool = False
+    ) -> Reply:
+        """Answer a reply's question again (with `config`'s provider and `model`, if given): a new
+        version beside the old reply, which stays."""
+        self.settle()
+        if self.conversation_id is None:
+            raise NothingToAnswer("There is no reply to regenerate: open a chat first.")
+        old = _find(self.store.get(self.conversation_id), message_id)
+        if old.role != Role.ASSISTANT or old.parent is None:
+            raise NothingToAnswer("Only a reply to a question can be regenerated.")
+        return Reply(self, config, search_first, question=old.parent, model=model)
+
+    def choose(self, message_id: str) -> None:
+        """Show (and send) this version of a message, and below it the versions last shown there."""
+        if self.conversation_id is not None:
+            self.store.choose(self.conversation_id, message_id)
+
+    def set_context(self, message_id: str, rule: Context) -> None:
+        """Give the model a message always, never, or as the window allows."""
+        if self.conversation_id is not None:
+            self.store.set_context(self.conversation_id, message_id, rule)
+
+    def window(self, conversation: Conversation, config: ProviderConfig) -> tuple[context.Window, bool]:
+        """What the model would be given of this chat with the next question (for the context meter),
+        and whether it was counted with the model's own tokenizer (else estimated, to never wait)."""
+        assistant = conversation.assistant or GENERAL
+        config = with_assistant(config, assistant)
+        count, exact = self._counter(config)
+        window = context.plan(
+            conversation.path(),
+            count,
+            config.context_window,
+            config.max_tokens,
+            system_prompt=assistant.instructions,
+            keep_last=conversation.keep_last,
+            digests=conversation.digests,
+            attachments=_passages(config) if (*assistant.files, *conversation.files) else 0,
+        )
+        return window, exact
+
+    def _counter(self, config: ProviderConfig) -> tuple[Callable[[str], int], bool]:
+        """The model's token counter if asking it cannot wait (the local engine running, or the
+        connection already made), else an estimate of four characters a token."""
+        if config.kind == LOCAL and self.engine is not None and self.engine.started:
+            return self.engine.count_tokens, True
+        connection = self._connection
+        if config.kind != LOCAL and connection is not None and connection.config.kind == config.kind:
+            return connection.count_tokens, False  # tiktoken with a margin: no remote tokenizer
+        return _estimate, False
+
+    def summarise_later(self, conversation_id: str, config: ProviderConfig) -> None:
+        """After a reply: summarise, in the background, what the model's window now drops, so the next
+        question has the summary ready (`summaries.update`)."""
+        count = self.engine.count_tokens if config.kind == LOCAL and self.engine is not None else None
+        worker = threading.Thread(
+            target=summaries.update,
+            args=(self.store, conversation_id, config, count),
+            name="bnagpt-summary",
+            daemon=True,
+        )
+        self.summarising = worker
+        worker.start()
+
+    def run_code(self, conversation_id: str, message_id: str, code: str) -> Step:
         """Run a code block of a reply at the user's request; the step is saved with that reply."""
         if self.toolbox is None:
             raise SandboxUnavailable("Code cannot run in this app: it has no sandbox.")
         conversation = self.store.get(conversation_id)
         assistant = conversation.assistant or GENERAL
         step = self.toolbox.run_code(conversation_id, code, (*assistant.files, *conversation.files))
-        self.store.add_step(conversation_id, message_index, step)
+        self.store.add_step(conversation_id, message_id, step)
         return step
 
     def restart_code(self, conversation_id: str) -> None:
@@ -284,9 +365,10 @@ class ChatSession:
 
     def needs_reply(self, conversation: Conversation | None) -> bool:
         """Whether the conversation ends without a complete answer to its last message."""
-        if conversation is None or not conversation.messages:
+        shown = conversation.path() if conversation is not None else []
+        if not shown:
             return False
-        last = conversation.messages[-1]
+        last = shown[-1]
         return last.role == Role.USER or last.status in _UNANSWERED
 
     def _agent_for(self, config: ProviderConfig) -> tuple[Agent, Connection, str | None]:
@@ -316,6 +398,24 @@ class ChatSession:
 
 
 _UNANSWERED = (MessageStatus.FAILED, MessageStatus.INVALID)
+
+
+def _find(conversation: Conversation, message_id: str) -> Message:
+    message = next((m for m in conversation.messages if m.id == message_id), None)
+    if message is None:
+        raise NothingToAnswer("That message is no longer in this chat: reload the page.")
+    return message
+
+
+def _estimate(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def _passages(config: ProviderConfig) -> int:
+    """The most tokens of file passages sent with a question."""
+    return grounding.budget_chars(config.context_window, config.max_tokens) // grounding.CHARS_PER_TOKEN
+
+
 INDEX_WAIT = 300.0  # seconds a question waits for its files' indexing
 
 
@@ -336,10 +436,19 @@ class Reply:
     """
 
     def __init__(
-        self, session: ChatSession, config: ProviderConfig, search_first: bool = False, run_code: bool = False
+        self,
+        session: ChatSession,
+        config: ProviderConfig,
+        search_first: bool = False,
+        run_code: bool = False,
+        question: str | None = None,
+        model: str = "",
     ) -> None:
         self._session = session
         self._config = config
+        self._question_id = question  # the message answered (None: the last question shown)
+        self._model = model  # a model chosen for this reply only (regenerate), over the assistant's
+        self.window: context.Window | None = None  # what the model was given of the history
         self._search_first = search_first
         self._run_code = run_code
         self.steps: list[Step] = []  # the tools run so far
@@ -355,6 +464,11 @@ class Reply:
         self._question: str | None = None  # the first message, while answering it
         self.sources: list[Source] = []  # the file passages given to the model with the question
         self.waiting = ""  # what the reply waits for before it starts, for the user
+
+    @property
+    def question(self) -> str | None:
+        """The id of the message it answers, where known before it starts (an edit, a regenerate)."""
+        return self._question_id
 
     @property
     def text(self) -> str:
@@ -381,9 +495,17 @@ class Reply:
             if self._conversation_id is None:
                 raise NothingToAnswer("There is no message to answer: type one first.")
             conversation = self._session.store.get(self._conversation_id)
-            history, last = _turn(conversation.messages)
+            shown = (
+                tree.path_to(conversation.messages, self._question_id)
+                if self._question_id
+                else conversation.path()
+            )
+            history, last = _turn(shown)
+            self._question_id = last.id
             assistant = conversation.assistant or GENERAL
             self._config = with_assistant(self._config, assistant)
+            if self._model:
+                self._config = self._config.with_changes(model=self._model)
             images = self._images(last, assistant)
             text = media.with_notes(last, sees_images=bool(images))
             self._question = text if not history else None
@@ -401,6 +523,7 @@ class Reply:
                 )
                 if p
             )
+            history, prompt = self._window(history, conversation, prompt, text, len(images))
             if assistant.json_mode == JsonMode.OFF:
                 yield from self._agent_reply(history, text, prompt, assistant, files, images)
             else:
@@ -425,6 +548,27 @@ class Reply:
             self._finish(MessageStatus.COMPLETE)
         finally:
             self._session._idle.set()
+
+    def _window(
+        self, history: list[Message], conversation: Conversation, prompt: str, text: str, images: int
+    ) -> tuple[list[Message], str]:
+        """What the model is given of the history (controller/context.py), and the system prompt with
+        the summary of what the window dropped."""
+        _, connection, notice = self._session._agent_for(self._config)
+        self.notice = notice or self.notice
+        self.window = context.plan(
+            history,
+            connection.count_tokens,
+            self._config.context_window,
+            self._config.max_tokens,
+            system_prompt=prompt,
+            question=text,
+            attachments=context.IMAGE_TOKENS * images,
+            keep_last=conversation.keep_last,
+            digests=conversation.digests,
+        )
+        summary = self.window.summary
+        return self.window.messages, "\n\n".join(p for p in (prompt, summary) if p)
 
     def _wait_for_files(self, files: Sequence[Attachment]) -> Iterator[str]:
         """Wait for files still being indexed (attached with this very question, say), yielding "" so
@@ -587,11 +731,20 @@ class Reply:
             self._run_first_block(text)
         try:
             sources = grounding.check(text, self.sources) if self.sources else ()
-            message = Message(Role.ASSISTANT, text, status=status, sources=sources, steps=tuple(self.steps))
-            self._session.store.append(self._conversation_id, message)
+            message = Message(
+                Role.ASSISTANT,
+                text,
+                status=status,
+                sources=sources,
+                steps=tuple(self.steps),
+                model=f"{self._config.label} · {self._config.model}",
+            )
+            self._session.store.add(self._conversation_id, self._question_id, message)
         except StoreError as error:  # deleted in another tab, say: the text is still shown
             self.error = error
             return
+        if status == MessageStatus.COMPLETE:
+            self._session.summarise_later(self._conversation_id, self._config)
         if status in (MessageStatus.COMPLETE, MessageStatus.INVALID) and self._question is not None:
             self._title(self._question, text)
 

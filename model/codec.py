@@ -2,12 +2,15 @@
 
 The JSON store, the export, the importer and the backups all go through here, so the shape of a
 conversation on disk is written once. What is written:
-- `conversations.json` (format `bnagpt-conversations`, version 2): the index, a line per conversation with
+- `conversations.json` (format `bnagpt-conversations`, version 3): the index, a line per conversation with
   its name, times, message count and placement;
-- `conversations/<id>.json` (format `bnagpt-conversation`, version 2): one conversation, a message a line;
-- exports and backups (format `bnagpt-export`, version 1): a list of whole conversations with their ids.
-What is read besides: bnaGPT's single-file version 1 (`bnagpt-conversations` holding whole conversations)
-and the article's `{"name": [{"role": …, "content": …}]}`, which has no ids or times.
+- `conversations/<id>.json` (format `bnagpt-conversation`, version 3): one conversation, a message a line,
+  every version of every message (the tree: each message's `id`, and its `parent` where that is not the
+  line before), the `chosen` version at each fork, and the summaries of what the model's window dropped;
+- exports and backups (format `bnagpt-export`, version 2): a list of whole conversations with their ids.
+What is read besides: version 2 (the same files without the tree: each message follows the line before),
+bnaGPT's single-file version 1 (`bnagpt-conversations` holding whole conversations) and the article's
+`{"name": [{"role": …, "content": …}]}`, which has no ids or times.
 """
 
 from __future__ import annotations
@@ -23,22 +26,23 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from errors import UnsupportedDataFile
+from model import tree
 from model.assistant import Assistant
 from model.attachment import Attachment
-from model.conversation import Conversation, ConversationSummary, Placement
+from model.conversation import MAX_DIGESTS, Conversation, ConversationSummary, Digest, Placement
 from model.message import Message, utc_now
 
 INDEX_FORMAT = "bnagpt-conversations"
 CONVERSATION_FORMAT = "bnagpt-conversation"
 EXPORT_FORMAT = "bnagpt-export"
-VERSION = 2
-EXPORT_VERSION = 1
+VERSION = 3
+EXPORT_VERSION = 2
 # Ids become file names: anything else (from a hand-edited index or a URL) is refused, never a path.
 ID = re.compile(r"[0-9a-f]{32}")
 # Article-era files have no ids; deriving them from the name keeps them stable until the first rewrite.
 _ARTICLE_NAMESPACE = uuid.UUID("6f1c1f4e-3d1a-4a0e-9a43-6b2a5c0d7e11")
 
-IndexKind = Literal["index", "v1", "article"]
+IndexKind = Literal["index", "v2", "v1", "article"]
 
 
 class Unreadable(ValueError):
@@ -61,8 +65,41 @@ def conversation_to_dict(conversation: Conversation, with_id: bool = True) -> di
         data["assistant"] = conversation.assistant.to_dict()
     if conversation.files:
         data["files"] = [f.to_dict() for f in conversation.files]
-    data["messages"] = [m.to_dict() for m in conversation.messages]
+    if conversation.chosen:
+        data["chosen"] = dict(conversation.chosen)
+    if conversation.keep_last:
+        data["keep_last"] = conversation.keep_last
+    if conversation.digests:
+        data["digests"] = [d.to_dict() for d in conversation.digests]
+    data["messages"] = messages_to_dicts(conversation.messages)
     return data
+
+
+def messages_to_dicts(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Messages' JSON forms; a message that follows the line before it does not repeat its parent."""
+    found, previous = [], None
+    for message in messages:
+        data = message.to_dict()
+        if message.parent == previous:
+            del data["parent"]
+        found.append(data)
+        previous = message.id
+    return found
+
+
+def messages_from_dicts(items: Sequence[Any], default_time: datetime | None = None) -> list[Message]:
+    """Read what `messages_to_dicts` writes, or an older file's list (no ids: message n is "m<n>",
+    following the one before); raise ValueError if an id repeats or a parent is not an earlier message."""
+    messages: list[Message] = []
+    for number, item in enumerate(items):
+        message = Message.from_dict(item, default_time)
+        if "id" not in item:
+            message.id = f"m{number}"
+        if "parent" not in item:
+            message.parent = messages[-1].id if messages else None
+        messages.append(message)
+    tree.check(messages)
+    return messages
 
 
 def conversation_from_dict(cid: str, data: Any, default_time: datetime | None = None) -> Conversation:
@@ -74,12 +111,20 @@ def conversation_from_dict(cid: str, data: Any, default_time: datetime | None = 
     if not isinstance(data["name"], str):
         raise ValueError(f"conversation {cid!r} has a name that is not text")
     messages, files = data.get("messages", []), data.get("files", [])
-    if not isinstance(messages, list) or not isinstance(files, list):
-        raise ValueError(f"conversation {cid!r}: 'messages' and 'files' must be lists")
+    digests, chosen, keep_last = data.get("digests", []), data.get("chosen", {}), data.get("keep_last", 0)
+    if not isinstance(messages, list) or not isinstance(files, list) or not isinstance(digests, list):
+        raise ValueError(f"conversation {cid!r}: 'messages', 'files' and 'digests' must be lists")
+    if not isinstance(chosen, dict) or not all(isinstance(v, str) for v in chosen.values()):
+        raise ValueError(f"conversation {cid!r}: 'chosen' must map message ids to message ids")
+    if not isinstance(keep_last, int) or isinstance(keep_last, bool) or keep_last < 0:
+        raise ValueError(f"conversation {cid!r}: 'keep_last' must be a whole number, 0 or more")
     return Conversation(
         id=cid,
         name=data["name"],
-        messages=[Message.from_dict(m) for m in messages],
+        messages=messages_from_dicts(messages),
+        chosen=chosen,
+        keep_last=keep_last,
+        digests=tuple(Digest.from_dict(d) for d in digests[-MAX_DIGESTS:]),
         created_at=_time(data["created_at"]),
         updated_at=_time(data["updated_at"]),
         placement=Placement.from_dict(data),
@@ -131,8 +176,8 @@ def encode_index(lines: Iterable[str]) -> bytes:
 
 
 def decode_index(raw: bytes | None, when: datetime) -> tuple[IndexKind, dict[str, Any]]:
-    """("index", summaries by id), or ("v1" | "article", conversations by id) for an older data file; the
-    article's file has no times, so its chats take `when` (the file's modification time). Raise
+    """("index" | "v2", summaries by id), or ("v1" | "article", conversations by id) for an older data
+    file; the article's file has no times, so its chats take `when` (the file's modification time). Raise
     Unreadable, or UnsupportedDataFile for a file from a newer bnaGPT."""
     if raw is None:
         return "index", {}
@@ -155,7 +200,8 @@ def decode_index(raw: bytes | None, when: datetime) -> tuple[IndexKind, dict[str
                 raise ValueError(f"{cid!r} is not a conversation id")
         if version == 1:
             return "v1", {cid: conversation_from_dict(cid, data) for cid, data in items.items()}
-        return "index", {cid: _summary_from_dict(cid, data) for cid, data in items.items()}
+        summaries = {cid: _summary_from_dict(cid, data) for cid, data in items.items()}
+        return ("v2" if version == 2 else "index"), summaries
     except (ValueError, TypeError, KeyError) as error:
         raise Unreadable(str(error) or type(error).__name__) from None
 
@@ -195,7 +241,7 @@ def article_conversations(document: Mapping[str, Any], when: datetime) -> dict[s
         conversations[cid] = Conversation(
             id=cid,
             name=name,
-            messages=[Message.from_dict(m, default_time=when) for m in messages],
+            messages=messages_from_dicts(messages, default_time=when),
             created_at=when,
             updated_at=when,
         )

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from errors import InvalidName
+from model import tree
 from model.assistant import Assistant
 from model.attachment import Attachment
 from model.message import Message, utc_now
@@ -75,6 +76,40 @@ class Placement:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A summary of the messages that no longer fit the model's window, sent ahead of it."""
+
+    text: str
+    through: str  # the last message it covers; it covers what the model was given before it on its path
+    count: int  # how many messages it covers
+    made_by: str  # "extractive" (sentences picked from the messages) or the provider's model
+    made_at: datetime = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "text": self.text,
+            "through": self.through,
+            "count": self.count,
+            "made_by": self.made_by,
+            "made_at": self.made_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Digest:
+        """Read what `to_dict` writes; raise ValueError if it is malformed."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a summary must be an object")
+        text, through, count, made_by = (data.get(k) for k in ("text", "through", "count", "made_by"))
+        if not all(isinstance(v, str) for v in (text, through, made_by)) or not isinstance(count, int):
+            raise ValueError("a summary needs text, through, count and made_by")
+        return cls(text, through, count, made_by, datetime.fromisoformat(data["made_at"]))
+
+
+MAX_DIGESTS = 8  # summaries kept per chat: one per branch recently answered in
+
+
 @dataclass(slots=True)
 class Conversation:
     """A conversation with all its messages."""
@@ -88,11 +123,20 @@ class Conversation:
     # A copy of the assistant it was started with (None: the general one), kept as it was then.
     assistant: Assistant | None = None
     files: tuple[Attachment, ...] = ()  # attached to this chat (an assistant's own are in `assistant`)
+    # `messages` holds every version of every message (see model/tree.py); `path()` is the conversation
+    # the user follows. `chosen`: which child each forking message's conversation goes on with.
+    chosen: dict[str, str] = field(default_factory=dict)
+    keep_last: int = 0  # only the last N messages are given to the model (0: as many as fit)
+    digests: tuple[Digest, ...] = ()  # summaries of what the window dropped, newest last
+
+    def path(self) -> list[Message]:
+        """The messages shown and sent: the chosen version at every fork."""
+        return tree.path(self.messages, self.chosen)
 
     def summary(self) -> ConversationSummary:
         """What the sidebar needs to list it."""
         return ConversationSummary(
-            self.id, self.name, self.updated_at, len(self.messages), self.created_at, self.placement
+            self.id, self.name, self.updated_at, len(self.path()), self.created_at, self.placement
         )
 
 

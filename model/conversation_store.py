@@ -14,8 +14,8 @@ from typing import Any
 
 from model.assistant import Assistant
 from model.attachment import Attachment
-from model.conversation import Conversation, ConversationSummary
-from model.message import Message
+from model.conversation import Conversation, ConversationSummary, Digest
+from model.message import Context, Message
 from model.search import SearchHit
 from model.step import Step
 
@@ -43,9 +43,11 @@ class ConversationStore(ABC):
         rename_if_taken: bool = False,
         assistant: Assistant | None = None,
         named_by_user: bool = False,
+        chosen: dict[str, str] | None = None,
     ) -> Conversation:
         """Add a conversation; raise NameTaken, or pick a free ` (n)` name if `rename_if_taken`;
-        `named_by_user`: automatic titles leave its name alone."""
+        `named_by_user`: automatic titles leave its name alone. Messages without parents follow one
+        another; with parents (and `chosen`), they are a copied tree."""
 
     @abstractmethod
     def set_assistant(self, conversation_id: str, assistant: Assistant | None) -> None:
@@ -66,10 +68,31 @@ class ConversationStore(ABC):
 
     @abstractmethod
     def append(self, conversation_id: str, *messages: Message) -> None:
-        """Add messages at the end of a conversation; raise ConversationNotFound."""
+        """Add messages at the end of the conversation as shown; raise ConversationNotFound."""
 
     @abstractmethod
-    def add_step(self, conversation_id: str, message_index: int, step: Step) -> None:
+    def add(self, conversation_id: str, parent: str | None, *messages: Message) -> None:
+        """Add messages after `parent` (a new version beside its other children) and follow them; raise
+        StoreError if `parent` is not in the chat."""
+
+    @abstractmethod
+    def choose(self, conversation_id: str, message_id: str) -> None:
+        """Follow this version of a message; raise StoreError if it is not in the chat."""
+
+    @abstractmethod
+    def set_context(self, conversation_id: str, message_id: str, context: Context) -> None:
+        """Whether the model is given the message always, never, or as the window allows."""
+
+    @abstractmethod
+    def set_keep_last(self, conversation_id: str, count: int) -> None:
+        """Give the model only the last `count` messages (0: as many as fit)."""
+
+    @abstractmethod
+    def add_digest(self, conversation_id: str, digest: Digest) -> None:
+        """Keep a summary of the messages the model's window dropped."""
+
+    @abstractmethod
+    def add_step(self, conversation_id: str, message_id: str, step: Step) -> None:
         """Add a step (a code run the user asked for) to a reply; raise ConversationNotFound, or StoreError
         if that message is not a reply."""
 

@@ -14,18 +14,20 @@ _NOTES = {MessageStatus.STOPPED: " *(stopped)*", MessageStatus.FAILED: " *(inter
 
 
 def to_markdown(conversations: Sequence[Conversation]) -> bytes:
-    """Readable Markdown: a heading per conversation, each message under who wrote it and when."""
+    """Readable Markdown: a heading per conversation, each message of the conversation as shown (the
+    chosen version at every fork) under who wrote it and when."""
     parts = []
     for conversation in conversations:
+        shown = conversation.path()
         lines = [
             f"# {conversation.name}",
             "",
-            f"*{len(conversation.messages)} messages, {conversation.created_at:%Y-%m-%d %H:%M} to "
+            f"*{len(shown)} messages, {conversation.created_at:%Y-%m-%d %H:%M} to "
             f"{conversation.updated_at:%Y-%m-%d %H:%M} UTC*",
         ]
         if conversation.files:
             lines += ["", "*Files: " + ", ".join(f.name for f in conversation.files) + "*"]
-        for message in conversation.messages:
+        for message in shown:
             speaker = _SPEAKERS.get(message.role, message.role.value)
             note = _NOTES.get(message.status, "")
             lines += ["", f"**{speaker}** · {message.created_at:%Y-%m-%d %H:%M}{note}", "", message.content]

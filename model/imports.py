@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from errors import ImportRefused, InvalidAssistant
-from model import codec
+from model import codec, tree
 from model.conversation import MAX_NAME_LENGTH, Conversation, new_id
-from model.message import Message, Role, utc_now
+from model.message import MESSAGE_ID, Message, Role, utc_now
 
 MAX_FILE_BYTES = 50 * 2**20
 MAX_ZIP_MEMBERS = 5000
@@ -165,26 +165,28 @@ def _chatgpt(items: list[Any], filename: str) -> ImportPlan:
     for number, item in enumerate(items[:MAX_CONVERSATIONS], start=1):
         title = _name(item.get("title") if isinstance(item, dict) else None)
         try:
-            messages, hidden = _chatgpt_branch(item)
+            messages, chosen, hidden = _chatgpt_tree(item)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             plan.skipped.append(f"conversation {number} (“{title}”): {error or type(error).__name__}")
             continue
         if not messages:
-            plan.skipped.append(f"conversation {number} (“{title}”): no user or assistant text on its branch")
+            plan.skipped.append(f"conversation {number} (“{title}”): no user or assistant text in it")
             continue
         if hidden:
             plan.skipped.append(f"“{title}”: {hidden} system, tool or hidden messages left out")
-        created = _epoch(item.get("create_time")) or messages[0].created_at
-        updated = _epoch(item.get("update_time")) or messages[-1].created_at
+        created = _epoch(item.get("create_time")) or min(m.created_at for m in messages)
+        updated = _epoch(item.get("update_time")) or max(m.created_at for m in messages)
         plan.conversations.append(
-            Conversation(name=title, messages=messages, created_at=created, updated_at=updated)
+            Conversation(name=title, messages=messages, chosen=chosen, created_at=created, updated_at=updated)
         )
     _too_many(items, plan)
     return plan
 
 
-def _chatgpt_branch(item: dict[str, Any]) -> tuple[list[Message], int]:
-    """The messages on the branch the user last saw: from `current_node` up to the root, in order."""
+def _chatgpt_tree(item: dict[str, Any]) -> tuple[list[Message], dict[str, str], int]:
+    """Every version of every message ChatGPT kept (an edited question, a regenerated answer), parents
+    first, with the branch the user last saw (`current_node`) chosen; and how many were left out (system,
+    tool and hidden messages: their children follow the nearest message kept above them)."""
     mapping = item["mapping"]
     if not isinstance(mapping, dict):
         raise ValueError("'mapping' is not an object")
@@ -194,24 +196,33 @@ def _chatgpt_branch(item: dict[str, Any]) -> tuple[list[Message], int]:
         if not leaves:
             raise ValueError("it has no messages")
         node_id = max(leaves, key=lambda k: _epoch((mapping[k].get("message") or {}).get("create_time")) or 0)
-    branch, seen = [], set()
-    while node_id is not None and node_id not in seen:  # a cycle in a malformed file ends here
-        seen.add(node_id)
-        node = mapping.get(node_id)
-        if not isinstance(node, dict):
-            break
-        branch.append(node.get("message"))
-        node_id = node.get("parent")
-    messages, hidden = [], 0
-    for message in reversed(branch):
-        if message is None:
-            continue  # the root node and deleted messages
-        converted = _chatgpt_message(message)
-        if converted is None:
-            hidden += 1
-        else:
+    roots = [k for k, v in mapping.items() if isinstance(v, dict) and v.get("parent") not in mapping]
+    messages: list[Message] = []
+    kept: dict[str, str] = {}  # ChatGPT's node id -> the id of the message shown for it (or above it)
+    hidden = 0
+    seen: set[str] = set()
+    stack: list[tuple[str, str | None]] = [(root, None) for root in reversed(roots)]
+    while stack:  # depth first, parents before children; a cycle in a malformed file ends here
+        key, above = stack.pop()
+        node = mapping.get(key)
+        if key in seen or not isinstance(node, dict):
+            continue
+        seen.add(key)
+        raw = node.get("message")
+        converted = _chatgpt_message(raw) if isinstance(raw, dict) else None
+        if converted is not None:
+            if MESSAGE_ID.fullmatch(key):
+                converted.id = key
+            converted.parent = above
             messages.append(converted)
-    return messages, hidden
+            above = converted.id
+        elif raw is not None:
+            hidden += 1
+        kept[key] = above or ""
+        children = node.get("children") or []
+        stack.extend((c, above) for c in reversed(children) if isinstance(c, str))
+    chosen = tree.choose(messages, {}, kept[node_id]) if kept.get(node_id) else {}
+    return messages, chosen, hidden
 
 
 def _chatgpt_message(message: dict[str, Any]) -> Message | None:

@@ -19,7 +19,9 @@ same at 10 or 10,000 conversations. Reads are cached and a file is parsed again 
   timestamp and a notice says where. A broken index is rebuilt from the conversation files.
 - Older files, the article's `{"name": [messages]}` and bnaGPT's single-file version 1, are read as they
   are; the first write splits them into this layout and keeps the original beside it as
-  `conversations.json.article-backup` or `conversations.json.v1-backup`.
+  `conversations.json.article-backup` or `conversations.json.v1-backup`. Version 2's layout (no message
+  tree) is read as it is; the first write keeps it beside as `conversations.json.v2-backup` and
+  `conversations.v2-backup/` (hard links: files are replaced, never changed in place, so a link is a copy).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any, TypeVar
 from filelock import FileLock
 
 from errors import ConversationNotFound, NameTaken, StoreError
+from model import tree
 from model.assistant import Assistant
 from model.attachment import Attachment
 from model.codec import (
@@ -50,8 +53,10 @@ from model.codec import (
     index_line,
 )
 from model.conversation import (
+    MAX_DIGESTS,
     Conversation,
     ConversationSummary,
+    Digest,
     Placement,
     clean_folder,
     clean_name,
@@ -59,7 +64,7 @@ from model.conversation import (
     unique_name,
 )
 from model.conversation_store import ConversationStore
-from model.message import Message, Role, utc_now
+from model.message import Context, Message, Role, utc_now
 from model.search import SearchCache, SearchHit
 from model.step import Step
 from utils.files import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, locked, set_aside
@@ -97,6 +102,7 @@ class JsonConversationStore(ConversationStore):
         self._summaries: dict[str, ConversationSummary] = {}
         self._listed: list[ConversationSummary] | None = None
         self._legacy: tuple[dict[str, Conversation], str] | None = None
+        self._version_2 = False  # the index on disk is version 2: back it up before the first write
         self._reconciled = False
         self._conversations: dict[str, tuple[Signature, Conversation]] = {}
         self._mutex = threading.RLock()
@@ -169,6 +175,7 @@ class JsonConversationStore(ConversationStore):
         rename_if_taken: bool = False,
         assistant: Assistant | None = None,
         named_by_user: bool = False,
+        chosen: dict[str, str] | None = None,
     ) -> Conversation:
         """Add a conversation under a free name."""
         name = clean_name(name)
@@ -179,9 +186,13 @@ class JsonConversationStore(ConversationStore):
                     raise _name_taken(name)
                 name = unique_name(name, taken)
             now = utc_now()
+            if all(m.parent is None for m in messages):
+                messages = tree.linked(messages)  # a list of messages: each follows the one before
+            tree.check(messages)
             conversation = Conversation(
                 name=name,
                 messages=list(messages),
+                chosen=dict(chosen or {}),
                 created_at=now,
                 updated_at=now,
                 placement=Placement(named_by_user=named_by_user),
@@ -227,25 +238,101 @@ class JsonConversationStore(ConversationStore):
 
     @_one_at_a_time
     def append(self, conversation_id: str, *messages: Message) -> None:
-        """Add messages at the end of a conversation."""
+        """Add messages at the end of the conversation as shown (its chosen path)."""
         with self._writing() as summaries:
             conversation = self._load_for_update(conversation_id, summaries)
-            conversation.messages.extend(messages)
-            conversation.updated_at = utc_now()
+            shown = conversation.path()
+            self._add(conversation, shown[-1].id if shown else None, messages, summaries)
+
+    @_one_at_a_time
+    def add(self, conversation_id: str, parent: str | None, *messages: Message) -> None:
+        """Add messages after `parent` (None: as a first message), the first a new version beside any
+        child `parent` has; the conversation then follows them."""
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            if parent is not None and all(m.id != parent for m in conversation.messages):
+                raise StoreError("That message is no longer in the chat: reload the page.")
+            self._add(conversation, parent, messages, summaries)
+
+    def _add(
+        self,
+        conversation: Conversation,
+        parent: str | None,
+        messages: Sequence[Message],
+        summaries: dict[str, ConversationSummary],
+    ) -> None:
+        added = tree.linked(messages, parent)
+        conversation.messages.extend(added)
+        tree.check(conversation.messages)
+        if added:
+            conversation.chosen = tree.choose(conversation.messages, conversation.chosen, added[-1].id)
+        conversation.updated_at = utc_now()
+        self._write_conversation(conversation)
+        summaries[conversation.id] = conversation.summary()
+
+    @_one_at_a_time
+    def choose(self, conversation_id: str, message_id: str) -> None:
+        """Follow this version of a message (and, below it, the versions last followed there)."""
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            self._find(conversation, message_id)
+            conversation.chosen = tree.choose(conversation.messages, conversation.chosen, message_id)
             self._write_conversation(conversation)
             summaries[conversation_id] = conversation.summary()
 
     @_one_at_a_time
-    def add_step(self, conversation_id: str, message_index: int, step: Step) -> None:
+    def set_context(self, conversation_id: str, message_id: str, context: Context) -> None:
+        """Whether the model is given a message always, never, or as the window allows. A summary that
+        covers it is dropped (made again without it), so a message left out is not sent in one."""
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            index = self._find(conversation, message_id)
+            conversation.messages[index] = replace(conversation.messages[index], context=context)
+            conversation.digests = tuple(
+                d
+                for d in conversation.digests
+                if all(m.id != message_id for m in tree.path_to(conversation.messages, d.through))
+            )
+            self._write_conversation(conversation)
+
+    @_one_at_a_time
+    def set_keep_last(self, conversation_id: str, count: int) -> None:
+        """Give the model only the last `count` messages (0: as many as fit)."""
+        if not isinstance(count, int) or count < 0:
+            raise StoreError("The number of messages to send must be a whole number, 0 or more.")
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            conversation.keep_last = count
+            self._write_conversation(conversation)
+
+    @_one_at_a_time
+    def add_digest(self, conversation_id: str, digest: Digest) -> None:
+        """Keep a summary of what the window dropped (it replaces one ending at the same message)."""
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            self._find(conversation, digest.through)
+            kept = tuple(d for d in conversation.digests if d.through != digest.through)
+            conversation.digests = (*kept, digest)[-MAX_DIGESTS:]
+            self._write_conversation(conversation)
+
+    @_one_at_a_time
+    def add_step(self, conversation_id: str, message_id: str, step: Step) -> None:
         """Add a step to a reply (its text unchanged)."""
         with self._writing() as summaries:
             conversation = self._load_for_update(conversation_id, summaries)
-            messages = conversation.messages
-            if not 0 <= message_index < len(messages) or messages[message_index].role != Role.ASSISTANT:
+            index = self._find(conversation, message_id)
+            message = conversation.messages[index]
+            if message.role != Role.ASSISTANT:
                 raise StoreError("That reply is no longer in the chat: reload the page.")
-            message = messages[message_index]
-            messages[message_index] = replace(message, steps=(*message.steps, step))
+            conversation.messages[index] = replace(message, steps=(*message.steps, step))
             self._write_conversation(conversation)
+
+    @staticmethod
+    def _find(conversation: Conversation, message_id: str) -> int:
+        for index, message in enumerate(conversation.messages):
+            if message.id == message_id:
+                return index
+        raise StoreError("That message is no longer in the chat: reload the page.")
 
     @_one_at_a_time
     def rename(self, conversation_id: str, name: str) -> str:
@@ -387,8 +474,9 @@ class JsonConversationStore(ConversationStore):
                 "back missing chats”, or Library → Import the moved file if it holds conversations."
             )
             return
-        if kind == "index":
+        if kind in ("index", "v2"):
             self._legacy = None
+            self._version_2 = kind == "v2"
             self._set_summaries(parsed, signature)
             self._raw_index = raw
         else:
@@ -479,6 +567,8 @@ class JsonConversationStore(ConversationStore):
             self._read_index(locked=True)
             if self._legacy is not None:
                 self._split_legacy()
+            if self._version_2:
+                self._keep_version_2()
             summaries = dict(self._summaries)
             yield summaries
             self._write_index(summaries)
@@ -492,6 +582,16 @@ class JsonConversationStore(ConversationStore):
             self._write_conversation(conversation)
         self._legacy = None
         self._write_index({c.id: c.summary() for c in conversations.values()})
+
+    def _keep_version_2(self) -> None:
+        """Keep version 2's files as they are before the first write in version 3 (which it cannot read)."""
+        _keep_copy(self._path, ".v2-backup")
+        folder = self._folder.with_name(self._folder.name + ".v2-backup")
+        if folder.exists():
+            folder = folder.with_name(f"{folder.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+        if self._folder.is_dir():
+            shutil.copytree(self._folder, folder, copy_function=_link_or_copy)
+        self._version_2 = False
 
     def _load_for_update(
         self, conversation_id: str, summaries: dict[str, ConversationSummary]
@@ -559,7 +659,7 @@ def _trashed_by(summary: ConversationSummary, cutoff: datetime) -> bool:
 
 def _copy(conversation: Conversation) -> Conversation:
     """A copy the caller may change without changing the cache (messages are never changed in place)."""
-    return replace(conversation, messages=list(conversation.messages))
+    return replace(conversation, messages=list(conversation.messages), chosen=dict(conversation.chosen))
 
 
 # -- files -----------------------------------------------------------------------------------------
@@ -582,6 +682,13 @@ def _signature(path: Path) -> Signature | None:
 def _read(path: Path) -> bytes:
     with open(path, "rb") as f:
         return f.read()
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links
+        shutil.copy2(source, target)
 
 
 def _keep_copy(path: Path, suffix: str) -> Path:

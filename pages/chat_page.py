@@ -31,8 +31,9 @@ reply = navigation.take_pending_reply()
 session.show_flashes()
 if conversation is not None:
     chat_view.conversation_actions(conversation)
+    chat_view.context_bar(conversation)
     chat_view.files_panel(conversation, session.context_window(conversation), live=reply is None)
-chat_view.show_conversation(conversation, welcome=reply is None)
+chat_view.show_conversation(conversation, welcome=reply is None, until=reply.question if reply else None)
 
 if reply is not None:
     chat_view.stream_reply(reply)

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from controller import library
 from controller.chat import ChatSession
 from errors import ImportRefused
+from model import tree
 from model.backups import Backups
 from model.conversation import Conversation
 from model.imports import MAX_FILE_BYTES, read_import
@@ -224,8 +225,10 @@ def test_markdown_export_reads_as_a_transcript(store):
     assert "**You** · " in text and "What is 2+2?" in text and "**Assistant** · " in text and "**4**" in text
 
 
-def test_chatgpt_export_is_flattened_along_the_current_branch(store):
-    """The branch the user last saw is imported, without system, tool, hidden or null messages."""
+def test_chatgpt_export_keeps_its_branches_and_shows_the_current_one(store):
+    """Every version ChatGPT kept is imported (the edited question's first version with its answer, as
+    a branch); the branch the user last saw is the one shown; system, tool, hidden and null messages are
+    left out."""
     raw = json.dumps(chatgpt_export.export()).encode()
     report = library.import_file(store, raw, "conversations.json")
     assert report.source == "ChatGPT export"
@@ -234,13 +237,19 @@ def test_chatgpt_export_is_flattened_along_the_current_branch(store):
     assert any("Porto trip" in line and "left out" in line for line in report.skipped)
     by_name = {c.name: c for c in store.everything()}
     porto = by_name["Porto trip"]
-    assert [(m.role.value, m.content) for m in porto.messages] == [
+    assert [(m.role.value, m.content) for m in porto.path()] == [
         ("user", "Plan 3 days in Porto"),
         ("assistant", "Day 1: Ribeira. Day 2: Foz."),
         ("user", "*[attachment not imported]*\n\nAnd this bridge?"),
         ("assistant", "That is the Dom Luís I bridge."),
     ]
     assert porto.created_at == datetime.fromtimestamp(chatgpt_export.T0, UTC)
+    first, old_answer = porto.messages[0], porto.messages[1]  # the question before it was edited
+    assert (first.content, old_answer.content) == ("Plan a trip to Lisbon", "Old answer about Lisbon.")
+    assert first.parent is None and old_answer.parent == first.id
+    assert tree.versions(porto.messages)[porto.path()[0].id][:2] == (2, 2)
+    store.choose(porto.id, first.id)  # back to the first version: its answer follows it
+    assert [m.content for m in store.get(porto.id).path()] == [first.content, old_answer.content]
     assert [m.content for m in by_name["Saudação"].messages] == ["Olá! Tudo bem?", "Tudo ótimo, e contigo?"]
 
 

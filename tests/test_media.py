@@ -375,13 +375,15 @@ def test_a_reply_is_read_aloud_by_piper_in_english_and_espeak_in_portuguese(stor
             Message(Role.ASSISTANT, "O relatório está pronto para você."),
         ],
     )
-    english, mime, note = chat.speech(conversation.id, 1)
+    english, mime, note = chat.speech(conversation.id, conversation.messages[1].id)
     assert english.startswith(b"RIFF") and mime == "audio/wav" and "Piper" in note
-    portuguese, _, note = chat.speech(conversation.id, 3)
+    portuguese, _, note = chat.speech(conversation.id, conversation.messages[3].id)
     assert portuguese.startswith(b"RIFF") and "espeak-ng" in note
     cached = sorted((tmp_path / "speech").iterdir())
     assert len(cached) == 2
-    again, _, _ = chat.speech(conversation.id, 1)  # read from the cache, not voiced again
+    again, _, _ = chat.speech(
+        conversation.id, conversation.messages[1].id
+    )  # read from the cache, not voiced again
     assert again == english and sorted((tmp_path / "speech").iterdir()) == cached
     # What Piper said, heard back: the words of the reply, not its code or Markdown marks.
     heard = transcripts.transcribe("reply.wav", english, "en")
@@ -549,7 +551,7 @@ def test_a_server_voice_reads_replies_when_configured(store, files, media_server
     chat = ChatSession(store, files=files, voices=voices)
     conversation = store.create("Hi", [Message(Role.USER, "hi"), Message(Role.ASSISTANT, "Hello there.")])
     config = ProviderConfig(kind=OPENAI, model="m", base_url=media_server.url, api_key="sk-voice-secret")
-    data, mime, note = chat.speech(conversation.id, 1, config)
+    data, mime, note = chat.speech(conversation.id, conversation.messages[1].id, config)
     assert data.startswith(b"ID3") and mime == "audio/mpeg" and "nova" in note
     path, body = media_server.requests[-1]
     sent = json.loads(body)
@@ -560,7 +562,7 @@ def test_a_server_voice_reads_replies_when_configured(store, files, media_server
     )
     assert all(b"sk-voice-secret" not in p.read_bytes() for p in (tmp_path / "speech").iterdir())
     # Without the server (another provider), the offline voice for the language reads it.
-    _, mime, note = chat.speech(conversation.id, 1)
+    _, mime, note = chat.speech(conversation.id, conversation.messages[1].id)
     assert mime == "audio/wav" and "Piper" in note
 
 

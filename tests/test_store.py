@@ -137,7 +137,7 @@ def test_article_format_file_is_read_then_converted_with_a_backup(data_file):
     assert backup.read_bytes() == raw
     document = read_document(data_file)
     assert document["format"] == "bnagpt-conversations"
-    assert document["version"] == 2
+    assert document["version"] == 3
     assert [m["content"] for m in read_conversation(data_file, names["Viagem"].id)["messages"]] == [
         "Lisboa?",
         "Sim!",

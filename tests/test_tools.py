@@ -219,7 +219,9 @@ def test_a_run_button_step_is_kept_with_the_reply_through_export(
     answer(chat, "Sum 1 and 2 with pandas", scripted_config)
     conversation = chat.conversation()
     index = len(conversation.messages) - 1
-    step = chat.run_code(conversation.id, index, "open('out.txt', 'w').write('hi')\n1 + 2")
+    step = chat.run_code(
+        conversation.id, conversation.messages[index].id, "open('out.txt', 'w').write('hi')\n1 + 2"
+    )
     assert step.by_user and step.output == "3" and [f.name for f in step.files] == ["out.txt"]
     stored = chat.conversation().messages[index]
     assert stored.steps == (step,)
@@ -382,7 +384,7 @@ def test_a_later_question_sees_what_the_run_button_printed(chat, scripted_server
     scripted_server.script = Scripted(stream_chunks=["```python\nprint(sum(range(101)))\n```"])
     answer(chat, "Sum 0 to 100", scripted_config)
     conversation = chat.conversation()
-    chat.run_code(conversation.id, len(conversation.messages) - 1, "print(sum(range(101)))")
+    chat.run_code(conversation.id, conversation.messages[-1].id, "print(sum(range(101)))")
     scripted_server.script = Scripted(stream_chunks=["It printed 5050."])
     answer(chat, "What did it print?", scripted_config)
     history = json.dumps(scripted_server.requests[-1]["messages"])

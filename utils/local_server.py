@@ -134,6 +134,11 @@ class LocalEngine:
         return self._process.pid if self._process is not None else None
 
     @property
+    def started(self) -> bool:
+        """Whether it runs and is not being started or switched: asking it now will not wait."""
+        return self._process is not None and self._process.poll() is None and not self._lock.locked()
+
+    @property
     def base_url(self) -> str:
         """The OpenAI-compatible API root; only meaningful once started."""
         return f"http://127.0.0.1:{self.port}/v1"

@@ -9,6 +9,7 @@ User messages are shown as plain text, exactly as typed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
@@ -17,18 +18,19 @@ from dataclasses import replace
 
 import streamlit as st
 
-from controller import grounding, images, json_mode, library
+from controller import grounding, images, json_mode, library, providers
 from controller.chat import Reply
 from controller.documents import Documents
 from controller.providers import provider
 from controller.tools import LABELS, Running
 from errors import BnaGPTError
+from model import tree
 from model.assistant import GENERAL, JsonMode, clean_assistant
 from model.attachment import Attachment, Source
 from model.conversation import MAX_FOLDER_LENGTH, Conversation
 from model.file_store import FileStore
 from model.media import Kind, Reading
-from model.message import Message, MessageStatus, Role
+from model.message import Context, Message, MessageStatus, Role
 from model.step import Step
 from utils.markdown import escape, for_display, python_blocks
 from view import navigation, session
@@ -71,18 +73,31 @@ def coalesce(
 
 
 def show_message(
-    message: Message, json_chat: bool = False, conversation_id: str | None = None, index: int = -1
+    message: Message,
+    json_chat: bool = False,
+    conversation_id: str | None = None,
+    version: tuple[int, int, list[Message]] | None = None,
 ) -> None:
     """One stored message, as a chat bubble; in a JSON-mode chat, replies show as JSON with a copy button.
-    A reply's tool steps come first, as they happened; its Python blocks get Run buttons (given the
-    conversation and the message's index, where the step is saved), their runs shown under them."""
+    A reply's tool steps come first, as they happened; its Python blocks get Run buttons (the step is
+    saved with it), their runs shown under them. In a saved chat, a row of actions follows: the < n/m >
+    versions of the message, copy, edit or regenerate, always include or leave out."""
     role = message.role.value
-    with st.chat_message(role, avatar=_AVATARS.get(role)):
+    key = message.id
+    left_out = message.context is Context.NEVER
+    with (
+        st.container(key=f"leftout_{key}") if left_out else contextlib.nullcontext(),
+        st.chat_message(role, avatar=_AVATARS.get(role)),
+    ):
         runs = [s for s in message.steps if s.by_user and s.tool == "run_python"]  # under their code
         if len(runs) < len(message.steps):
-            show_steps([s for s in message.steps if s not in runs], f"steps_{index}")
+            show_steps([s for s in message.steps if s not in runs], f"steps_{key}")
         if message.media:
             show_media(message)
+        editing = st.session_state.get(navigation.EDITING)
+        if conversation_id is not None and editing == (conversation_id, message.id):
+            _edit_box(message)
+            return
         _show_text(message, json_chat)
         note = _STATUS_NOTES.get(message.status)
         if note:
@@ -90,10 +105,125 @@ def show_message(
         if message.sources:
             show_sources(message.sources)
         if message.role == Role.ASSISTANT and conversation_id is not None and not json_chat:
-            _run_buttons(message, conversation_id, index)
-            show_steps(runs, f"runs_{index}")
+            _run_buttons(message, conversation_id)
+            show_steps(runs, f"runs_{key}")
+        if conversation_id is not None:
+            _actions(message, conversation_id, version)
         if message.role == Role.ASSISTANT and conversation_id is not None and message.content.strip():
-            _listen(conversation_id, index)
+            _listen(conversation_id, message.id)
+
+
+_CONTEXT_NOTES = {
+    Context.ALWAYS: ":material/keep: Always given to the model",
+    Context.NEVER: ":material/visibility_off: Left out: the model is not given this message",
+}
+
+
+def _actions(message: Message, conversation_id: str, version: tuple[int, int, list[Message]] | None) -> None:
+    """The row under a message: its versions, copy, edit or regenerate, and what the model is given."""
+    note = _CONTEXT_NOTES.get(message.context)
+    if note:
+        st.caption(note)
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        if version is not None:
+            number, total, siblings = version
+            st.button(
+                "",
+                icon=":material/chevron_left:",
+                type="tertiary",
+                key=f"prev_{message.id}",
+                disabled=number == 1,
+                on_click=navigation.choose,
+                args=(siblings[number - 2].id,),
+                help="Previous version",
+            )
+            st.caption(f"{number}/{total}")
+            st.button(
+                "",
+                icon=":material/chevron_right:",
+                type="tertiary",
+                key=f"next_{message.id}",
+                disabled=number == total,
+                on_click=navigation.choose,
+                args=(siblings[number % total].id,),
+                help="Next version",
+            )
+        with st.popover("", icon=":material/content_copy:", type="tertiary", help="Copy the Markdown"):
+            st.code(message.content, language="markdown", wrap_lines=True)
+        if message.role == Role.USER:
+            st.button(
+                "",
+                icon=":material/edit:",
+                type="tertiary",
+                key=f"edit_{message.id}",
+                on_click=navigation.start_edit,
+                args=(conversation_id, message.id, message.content),
+                help="Edit and send again (the conversation forks here; this version stays)",
+            )
+        elif message.parent is not None:
+            _regenerate_menu(message)
+        pinned = message.context is Context.ALWAYS
+        st.button(
+            "",
+            icon=":material/keep_off:" if pinned else ":material/keep:",
+            type="tertiary",
+            key=f"pin_{message.id}",
+            on_click=navigation.set_context,
+            args=(message.id, Context.AUTO if pinned else Context.ALWAYS),
+            help="Stop always giving it to the model"
+            if pinned
+            else "Always give it to the model, even when the conversation outgrows the model's window",
+        )
+        left_out = message.context is Context.NEVER
+        st.button(
+            "",
+            icon=":material/visibility:" if left_out else ":material/visibility_off:",
+            type="tertiary",
+            key=f"leave_{message.id}",
+            on_click=navigation.set_context,
+            args=(message.id, Context.AUTO if left_out else Context.NEVER),
+            help="Give it to the model again" if left_out else "Leave it out of what the model is given",
+        )
+        if message.model and version is not None:
+            st.caption(escape(message.model))
+
+
+def _regenerate_menu(message: Message) -> None:
+    """Regenerate a reply: with the chat's model, or another provider and model."""
+    with st.popover("", icon=":material/refresh:", type="tertiary", help="Regenerate (the old reply stays)"):
+        st.selectbox(
+            "Provider",
+            [navigation.THIS_CHAT, *providers.kinds()],
+            format_func=lambda k: "This chat's" if k == navigation.THIS_CHAT else provider(k).label,
+            key=f"regen_kind_{message.id}",
+        )
+        st.text_input(
+            "Model (empty: the provider's)",
+            key=f"regen_model_{message.id}",
+            placeholder=message.model.split(" · ")[-1] if message.model else "",
+        )
+        st.button(
+            "Regenerate",
+            icon=":material/refresh:",
+            key=f"regen_{message.id}",
+            on_click=navigation.regenerate,
+            args=(message.id,),
+        )
+
+
+def _edit_box(message: Message) -> None:
+    """The question in a box to change; Send forks the conversation here."""
+    with st.form(f"edit_form_{message.id}", border=False):
+        st.text_area("Edit your message", key=f"edit_text_{message.id}", height=120)
+        with st.container(horizontal=True, gap="small"):
+            st.form_submit_button(
+                "Send",
+                icon=":material/send:",
+                type="primary",
+                on_click=navigation.send_edit,
+                args=(message.id,),
+            )
+            st.form_submit_button("Cancel", on_click=navigation.cancel_edit)
 
 
 def _show_text(message: Message, json_chat: bool) -> None:
@@ -147,29 +277,29 @@ def show_media(message: Message) -> None:
             st.caption(escape(f"{item.name}: {item.note}"))
 
 
-_LISTENING = "listening"  # (conversation id, message index) whose audio is shown
+_LISTENING = "listening"  # (conversation id, message id, whether to autoplay) whose audio is shown
 
 
-def _listen(conversation_id: str, index: int) -> None:
+def _listen(conversation_id: str, message_id: str) -> None:
     """The Listen button of a reply, and its player once asked for (autoplaying the first time)."""
     wanted = st.session_state.get(_LISTENING)
-    if wanted is None or tuple(wanted[:2]) != (conversation_id, index):
+    if wanted is None or tuple(wanted[:2]) != (conversation_id, message_id):
         st.button(
             "Listen",
             icon=":material/volume_up:",
             type="tertiary",
-            key=f"listen_{conversation_id}_{index}",
+            key=f"listen_{conversation_id}_{message_id}",
             on_click=listen,
-            args=(conversation_id, index),
+            args=(conversation_id, message_id),
             help="Read this reply aloud (offline voices; the chat's assistant sets which).",
         )
         return
     fresh = wanted[2]
-    st.session_state[_LISTENING] = (conversation_id, index, False)  # play by itself once, not every rerun
+    st.session_state[_LISTENING] = (conversation_id, message_id, False)  # play by itself once, not on reruns
     try:
         with st.spinner("Voicing the reply…"):
             data, mime, note = session.chat().speech(
-                conversation_id, index, session.provider_config(session.provider_kind())
+                conversation_id, message_id, session.provider_config(session.provider_kind())
             )
     except BnaGPTError as error:
         st.caption(escape(str(error)))
@@ -178,12 +308,12 @@ def _listen(conversation_id: str, index: int) -> None:
     st.caption(escape(note))
 
 
-def listen(conversation_id: str, index: int) -> None:
+def listen(conversation_id: str, message_id: str) -> None:
     """Callback: read a reply aloud."""
-    st.session_state[_LISTENING] = (conversation_id, index, True)
+    st.session_state[_LISTENING] = (conversation_id, message_id, True)
 
 
-def _run_buttons(message: Message, conversation_id: str, index: int) -> None:
+def _run_buttons(message: Message, conversation_id: str) -> None:
     """A Run button under each Python block of a reply: the code runs in the chat's sandboxed session."""
     blocks = python_blocks(message.content)
     if not blocks:
@@ -194,17 +324,17 @@ def _run_buttons(message: Message, conversation_id: str, index: int) -> None:
                 "Run the code" if len(blocks) == 1 else f"Run code {number}",
                 icon=":material/play_arrow:",
                 type="tertiary",
-                key=f"run_{conversation_id}_{index}_{number}",
+                key=f"run_{conversation_id}_{message.id}_{number}",
                 on_click=_run_code,
-                args=(conversation_id, index, code),
+                args=(conversation_id, message.id, code),
                 help="Runs in this chat's own sandbox (no network, limited time and memory); variables "
                 "stay between runs.",
             )
 
 
-def _run_code(conversation_id: str, index: int, code: str) -> None:
+def _run_code(conversation_id: str, message_id: str, code: str) -> None:
     try:
-        step = session.chat().run_code(conversation_id, index, code)
+        step = session.chat().run_code(conversation_id, message_id, code)
     except BnaGPTError as error:
         session.flash("error", str(error))
         return
@@ -388,8 +518,11 @@ def _detach(conversation_id: str, sha256: str, name: str) -> None:
     session.flash("success", f"Removed “{name}” from this chat.")
 
 
-def show_conversation(conversation: Conversation | None, welcome: bool = True) -> None:
-    """All messages of the open conversation, or a welcome on an empty chat."""
+def show_conversation(
+    conversation: Conversation | None, welcome: bool = True, until: str | None = None
+) -> None:
+    """The open conversation as chosen at its forks (down to `until`, the question a reply being
+    regenerated answers), or a welcome on an empty chat."""
     if conversation is not None and not conversation.messages:
         if welcome:
             st.caption("Ask a question about the attached files, or anything else.")
@@ -405,7 +538,13 @@ def show_conversation(conversation: Conversation | None, welcome: bool = True) -
             _assistant_picker()
         return
     json_chat = conversation.assistant is not None and conversation.assistant.json_mode != JsonMode.OFF
-    messages = conversation.messages
+    messages = conversation.path()
+    if until is not None:
+        ids = [m.id for m in messages]
+        messages = messages[: ids.index(until) + 1] if until in ids else messages
+    versions = tree.versions(conversation.messages)
+    if any(m.context is Context.NEVER for m in messages):
+        st.html(_DIMMED)
     shown = _shown_count(conversation.id)
     hidden = max(0, len(messages) - shown)
     if hidden:
@@ -417,8 +556,67 @@ def show_conversation(conversation: Conversation | None, welcome: bool = True) -
             on_click=_show_more,
             args=(conversation.id,),
         )
-    for index, message in enumerate(messages[hidden:], start=hidden):
-        show_message(message, json_chat, conversation.id, index)
+    for message in messages[hidden:]:
+        show_message(message, json_chat, conversation.id, versions.get(message.id))
+
+
+# Our own rule, no message text: messages left out of what the model is given are dimmed.
+_DIMMED = '<style>[class*="st-key-leftout_"] { opacity: 0.45; }</style>'
+
+
+def context_bar(conversation: Conversation) -> None:
+    """The context meter: how much of the model's window the next question starts with (system prompt,
+    summary, messages always included, history, file passages), and what of the conversation the model
+    is not given: summarised (the summary on demand), left out, or before the chat's last N messages."""
+    if not conversation.messages:
+        return
+    assistant = conversation.assistant
+    try:
+        config = session.provider_config(assistant.provider if assistant else "")
+        window, exact = session.chat().window(conversation, config)
+    except BnaGPTError:
+        return  # the meter is a guide: a provider not set up says so when a message is sent
+    meter = window.meter
+    parts = (
+        ("system prompt", meter.system),
+        ("summary", meter.summary),
+        ("always included", meter.pinned),
+        ("history", meter.history),
+        ("file passages, at most", meter.attachments),
+    )
+    notes = []
+    if window.dropped:
+        notes.append(f"{count(len(window.dropped), 'earlier messages')} summarised")
+    if window.left_out:
+        notes.append(f"{count(window.left_out, 'messages')} left out")
+    if window.beyond_last:
+        notes.append(
+            f"{count(window.beyond_last, 'earlier messages')} not sent (this chat sends only the last "
+            f"{conversation.keep_last})"
+        )
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", key="context_meter"):
+        st.progress(
+            min(1.0, meter.used / max(1, meter.window)),
+            text=f"Context: {meter.used:,} of {meter.window:,} tokens before your next message"
+            + ("" if exact else " (estimated)"),
+            width=320,
+        )
+        with st.popover("", icon=":material/data_usage:", type="tertiary", help="What the model is given"):
+            for label, tokens in parts:
+                st.caption(f"{label.capitalize()}: {tokens:,} tokens")
+            st.caption(
+                "Counted by the model's own tokenizer."
+                if exact
+                else "Estimated: this provider's tokenizer is not available here."
+            )
+        if notes:
+            st.caption(escape(" · ".join(notes)))
+        if window.summary:
+            with st.popover("Summary", icon=":material/summarize:", type="tertiary"):
+                digest = window.digest
+                made = f"Made by {digest.made_by}" if digest else "Sentences picked from the messages"
+                st.caption(escape(f"{made}; sent ahead of the messages the model is given."))
+                st.text(window.summary.split("\n", 1)[-1])
 
 
 def _assistant_picker() -> None:
@@ -506,8 +704,9 @@ def stream_reply(reply: Reply) -> None:
         session.flash("info", reply.notice)
     if st.session_state.get("read_aloud") and reply.status == MessageStatus.COMPLETE and reply.text.strip():
         conversation = session.chat().conversation()
-        if conversation is not None:  # voice mode: the new reply plays by itself on the next run
-            st.session_state[_LISTENING] = (conversation.id, len(conversation.messages) - 1, True)
+        shown = conversation.path() if conversation is not None else []
+        if conversation is not None and shown:  # voice mode: the new reply plays by itself on the next run
+            st.session_state[_LISTENING] = (conversation.id, shown[-1].id, True)
     if reply.error is not None:
         navigation.reply_failed(reply.error)
 
@@ -590,6 +789,7 @@ def conversation_actions(conversation: Conversation) -> None:
                 _place(conversation.id, folder=folder)
                 st.rerun()
         _json_mode_form(conversation)
+        _keep_last_form(conversation)
         _tools_menu(conversation)
         for kind, label in (("json", "JSON"), ("markdown", "Markdown")):
             # Made when clicked, not on every rerun: a JSON export carries the chat's files.
@@ -609,6 +809,32 @@ def conversation_actions(conversation: Conversation) -> None:
             on_click=navigation.trash_chat,
             args=(conversation.id, conversation.name),
         )
+
+
+def _keep_last_form(conversation: Conversation) -> None:
+    """How many of the newest messages this chat gives the model (0: as many as fit)."""
+    with st.form(f"keep_last_form_{conversation.id}", border=False):
+        last = st.number_input(
+            "Give the model only the last N messages (0: as many as fit)",
+            min_value=0,
+            max_value=10_000,
+            value=conversation.keep_last,
+            step=1,
+            key=f"keep_last_{conversation.id}",
+            help="Older messages are not sent (nor summarised); those you always include still are.",
+        )
+        if st.form_submit_button("Apply the limit"):
+            try:
+                session.chat().store.set_keep_last(conversation.id, int(last))
+            except BnaGPTError as error:
+                session.show_error(error)
+            else:
+                session.flash("success", f"This chat gives the model {_last_n(int(last))}.")
+                st.rerun()
+
+
+def _last_n(number: int) -> str:
+    return "as many messages as fit" if number == 0 else f"only the last {count(number, 'messages')}"
 
 
 def _tools_menu(conversation: Conversation) -> None:

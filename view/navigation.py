@@ -16,6 +16,7 @@ from errors import BnaGPTError, ConversationNotFound
 from model.assistant import Assistant
 from model.conversation import TRASH_DAYS, Conversation
 from model.media import Media
+from model.message import Context
 from view import session
 
 _PARAMETER = "c"
@@ -232,6 +233,74 @@ def retry() -> None:
         )
     except BnaGPTError as failure:
         reply_failed(failure)
+
+
+EDITING = "editing_message"  # (conversation id, message id) of the question being edited
+
+
+def start_edit(conversation_id: str, message_id: str, text: str) -> None:
+    """Callback of Edit: show the question in a box to change and send again."""
+    st.session_state[EDITING] = (conversation_id, message_id)
+    st.session_state[f"edit_text_{message_id}"] = text
+
+
+def cancel_edit() -> None:
+    """Callback of Cancel: the question stays as it was."""
+    st.session_state.pop(EDITING, None)
+
+
+def send_edit(message_id: str) -> None:
+    """Callback of the edit box's Send: a new version of the question, answered; the old one stays."""
+    chat = session.chat()
+    _clear_error()
+    text = st.session_state.get(f"edit_text_{message_id}", "")
+    try:
+        assistant = _open_chat_assistant()
+        config = session.provider_config(assistant.provider if assistant else "")
+        reply = chat.edit(message_id, text, config, search_first=st.session_state.get("search_web", False))
+    except BnaGPTError as failure:
+        reply_failed(failure, unsent=text)  # the edited text is kept to copy
+        return
+    st.session_state.pop(EDITING, None)
+    st.session_state[_PENDING] = reply
+
+
+THIS_CHAT = "this chat's"  # the regenerate menu's choice of the chat's own provider
+
+
+def regenerate(message_id: str) -> None:
+    """Callback of Regenerate: answer the question again, as a new version of the reply; with the
+    provider (and model) chosen in its menu, if any."""
+    chat = session.chat()
+    _clear_error()
+    kind = st.session_state.get(f"regen_kind_{message_id}", THIS_CHAT)
+    model = (st.session_state.get(f"regen_model_{message_id}") or "").strip()
+    try:
+        assistant = _open_chat_assistant()
+        if kind == THIS_CHAT:
+            kind = assistant.provider if assistant else ""
+        config = session.provider_config(kind)
+        st.session_state[_PENDING] = chat.regenerate(
+            message_id, config, model, search_first=st.session_state.get("search_web", False)
+        )
+    except BnaGPTError as failure:
+        reply_failed(failure)
+
+
+def choose(message_id: str) -> None:
+    """Callback of the < > arrows: show this version of a message."""
+    try:
+        session.chat().choose(message_id)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
+
+
+def set_context(message_id: str, rule: Context) -> None:
+    """Callback of Always include / Leave out: what the model is given of this message."""
+    try:
+        session.chat().set_context(message_id, rule)
+    except BnaGPTError as error:
+        session.flash("error", str(error))
 
 
 def reply_pending() -> bool:

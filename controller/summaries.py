@@ -1,0 +1,96 @@
+"""The running summary of what the model's window dropped, made after a reply for the next question.
+
+A provider that writes well (Groq, an OpenAI-compatible server) folds the dropped messages into the
+summary it had; the local engine's small model is not asked (its summaries invent, and it shares the CPU
+with the page): its summary is extractive, each message's opening sentence. Either way the summary is
+stored with the conversation (`Conversation.digests`) and shown on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from controller import context
+from controller.provider_errors import provider_errors
+from controller.providers import LOCAL, ProviderConfig, connect
+from errors import BnaGPTError
+from model.assistant import GENERAL
+from model.conversation import Digest
+from model.conversation_store import ConversationStore
+from model.message import Message
+
+EXTRACTIVE = "extractive"
+_log = logging.getLogger(__name__)
+
+PROMPT = """You keep a running summary of a conversation between a user and an assistant. Below are the \
+summary so far (it may be empty) and the messages that follow it. Write the updated summary in at most \
+{words} words: the facts, names, numbers, decisions and open questions someone continuing the conversation \
+needs. Write only the summary, as short lines.
+
+Summary so far:
+{summary}
+
+Messages that follow:
+{messages}"""
+
+
+def update(
+    store: ConversationStore,
+    conversation_id: str,
+    config: ProviderConfig,
+    count: Callable[[str], int] | None = None,
+) -> Digest | None:
+    """Summarise what the next question's window will drop and is not summarised yet; store and return
+    the summary (None if there was nothing to do). Never raises: a failure leaves the next question to
+    send the dropped messages' opening sentences instead."""
+    try:
+        conversation = store.get(conversation_id)
+        assistant = conversation.assistant or GENERAL
+        connection = None if config.kind == LOCAL else connect(config)
+        counter = count or (connection.count_tokens if connection else lambda t: (len(t) + 3) // 4)
+        window = context.plan(
+            conversation.path(),
+            counter,
+            config.context_window,
+            config.max_tokens,
+            system_prompt=assistant.instructions,
+            keep_last=conversation.keep_last,
+            digests=conversation.digests,
+        )
+        if not window.unsummarised:
+            return None
+        room = context.summary_room(context.memory_token_limit(config.context_window, config.max_tokens))
+        previous = window.digest.text if window.digest else ""
+        pending = list(window.unsummarised)
+        # A provider is given at most about its window's worth of text: older messages (a long imported
+        # chat's, say) are folded in by their opening sentences first.
+        most = config.context_window * 2
+        while len(pending) > 1 and sum(len(context.model_text(m)) for m in pending) > most:
+            previous = context.fold(previous, [pending.pop(0)], counter, room)
+        text, made_by = "", EXTRACTIVE
+        if connection is not None:
+            try:
+                text = _written(connection.llm, previous, pending, room)
+                made_by = f"{config.label} · {config.model}"
+            except provider_errors() as error:
+                _log.warning("The summary falls back to sentences picked from the messages: %s", error)
+            finally:
+                connection.close()
+        text = context.fold(text or previous, [] if text else pending, counter, room)
+        digest = Digest(text, window.dropped[-1].id, len(window.dropped), made_by)
+        store.add_digest(conversation_id, digest)
+        return digest
+    except BnaGPTError as error:  # deleted meanwhile, say
+        _log.warning("No summary was made: %s", error)
+        return None
+
+
+def _written(llm: object, previous: str, messages: Sequence[Message], room: int) -> str:
+    """The provider's summary, cut to whole lines within `room` tokens by the caller."""
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole
+
+    listed = "\n\n".join(f"{m.role.value}: {context.model_text(m)}" for m in messages)
+    prompt = PROMPT.format(words=room * 2 // 3, summary=previous or "(empty)", messages=listed)
+    response = llm.chat([ChatMessage(role=MessageRole.USER, content=prompt)])  # type: ignore[attr-defined]
+    return (response.message.content or "").strip()
