@@ -21,6 +21,7 @@ from model.conversation_store import ConversationStore
 from model.message import Message
 
 EXTRACTIVE = "extractive"
+MAX_CALLS = 4  # requests to the provider for one update
 _log = logging.getLogger(__name__)
 
 PROMPT = """You keep a running summary of a conversation between a user and an assistant. Below are the \
@@ -61,23 +62,27 @@ def update(
         if not window.unsummarised:
             return None
         room = context.summary_room(context.memory_token_limit(config.context_window, config.max_tokens))
-        previous = window.digest.text if window.digest else ""
+        summary = window.digest.text if window.digest else ""
         pending = list(window.unsummarised)
-        # A provider is given at most about its window's worth of text: older messages (a long imported
-        # chat's, say) are folded in by their opening sentences first.
-        most = config.context_window * 2
-        while len(pending) > 1 and sum(len(context.model_text(m)) for m in pending) > most:
-            previous = context.fold(previous, [pending.pop(0)], counter, room)
-        text, made_by = "", EXTRACTIVE
+        made_by = EXTRACTIVE
         if connection is not None:
+            # A provider reads about half its window at a time, the summary carried from one part to the
+            # next; a backlog beyond MAX_CALLS parts (a long imported chat) is first folded in by its
+            # messages' opening sentences.
+            parts = _parts(pending, config.context_window * 2)
+            older = [m for part in parts[:-MAX_CALLS] for m in part]
+            summary = context.fold(summary, older, counter, room) if older else summary
             try:
-                text = _written(connection.llm, previous, pending, room)
-                made_by = f"{config.label} · {config.model}"
-            except provider_errors() as error:
+                for part in parts[-MAX_CALLS:]:
+                    summary = _written(connection.llm, summary, part, room)
+                    made_by = f"{config.label} · {config.model}"
+                pending = []
+            except (*provider_errors(), ValueError) as error:
                 _log.warning("The summary falls back to sentences picked from the messages: %s", error)
+                summary, made_by = window.digest.text if window.digest else "", EXTRACTIVE
             finally:
                 connection.close()
-        text = context.fold(text or previous, [] if text else pending, counter, room)
+        text = context.fold(summary, pending, counter, room)
         digest = Digest(text, window.dropped[-1].id, len(window.dropped), made_by)
         store.add_digest(conversation_id, digest)
         return digest
@@ -86,11 +91,29 @@ def update(
         return None
 
 
+def _parts(messages: Sequence[Message], chars: int) -> list[list[Message]]:
+    """The messages in runs of about `chars` characters (a longer message is a run of its own)."""
+    parts: list[list[Message]] = []
+    size = chars
+    for message in messages:
+        length = len(context.model_text(message))
+        if size + length > chars:
+            parts.append([])
+            size = 0
+        parts[-1].append(message)
+        size += length
+    return parts
+
+
 def _written(llm: object, previous: str, messages: Sequence[Message], room: int) -> str:
-    """The provider's summary, cut to whole lines within `room` tokens by the caller."""
+    """The provider's summary (cut to whole lines within `room` tokens by the caller); raise ValueError
+    if it wrote none."""
     from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
     listed = "\n\n".join(f"{m.role.value}: {context.model_text(m)}" for m in messages)
     prompt = PROMPT.format(words=room * 2 // 3, summary=previous or "(empty)", messages=listed)
     response = llm.chat([ChatMessage(role=MessageRole.USER, content=prompt)])  # type: ignore[attr-defined]
-    return (response.message.content or "").strip()
+    text = (response.message.content or "").strip()
+    if not text:
+        raise ValueError("the provider wrote an empty summary")
+    return text
