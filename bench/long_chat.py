@@ -4,7 +4,8 @@ Run: .venv/bin/python -m bench.long_chat [--trim-as-needed]
 Opens a saved 80-message chat (about 4,000 tokens, twice the window) and asks four questions in a row,
 printing each one's time to first token. The first pays for reading the window; the next ones should
 reuse llama.cpp's cache of it, which needs the history window to start at the same message each turn.
-`--trim-as-needed` leaves the trimming to ChatMemoryBuffer (drop just enough each turn), for comparison.
+`--trim-as-needed` drops just enough of the oldest messages each turn instead (the window start moves
+every turn), for comparison.
 """
 
 import sys
@@ -12,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from controller import agent
+from controller import context
 from controller.chat import ChatSession
 from controller.providers import LOCAL, ProviderConfig
 from model.json_store import JsonConversationStore
@@ -24,7 +25,7 @@ SENTENCE = "We talked about rivers, mountains, bread and the history of many sma
 
 def main() -> None:
     if "--trim-as-needed" in sys.argv:
-        agent.stable_window = lambda sizes, budget: 0
+        context.stable_window = lambda sizes, budget: 0
     engine = LocalEngine(bundled_model_path(), context_size=2048)
     engine.ensure_running()
     try:

@@ -3,7 +3,9 @@
 Run: .venv/bin/python -m bench.page
 A rerun is what happens on every click: the whole script runs again. Measured with a conversation of 10,
 100 and 500 messages open (about 3 kB of text per answer), and with 1,000 conversations in the sidebar.
-The local engine is not involved (Groq is chosen so that no engine starts); nothing is sent.
+And a 500-message chat with 50 forks (edited questions, regenerated replies: 600 messages in all), whose
+page shows versions, actions and the context meter. The local engine is not involved (Groq is chosen so
+that no engine starts); nothing is sent.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from bench.stats import Figure, summarise, time_ms
-from bench.store import conversation, fill
+from bench.store import branched, conversation, fill
 from model.json_store import JsonConversationStore
 
 SECTION = "3 page"
@@ -50,6 +52,12 @@ def run(repeats: int = REPEATS) -> list[Figure]:
             samples = _rerun_ms(Path(folder), opened.id, repeats)
             budget = "≤ 150" if size == 500 else ""
             figures.append(summarise(SECTION, f"rerun, {size}-message chat open", "ms", samples, budget))
+    with tempfile.TemporaryDirectory() as folder:
+        store = JsonConversationStore(Path(folder) / "conversations.json")
+        (opened,) = store.add_many([branched(rng, 500, 50)])
+        samples = _rerun_ms(Path(folder), opened.id, repeats)
+        name = "rerun, 500-message chat with 50 forks open"
+        figures.append(summarise(SECTION, name, "ms", samples, "≤ 150"))
     with tempfile.TemporaryDirectory() as folder:
         store = JsonConversationStore(Path(folder) / "conversations.json")
         fill(store, 1000, messages=10)

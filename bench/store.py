@@ -12,10 +12,12 @@ from __future__ import annotations
 import random
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from bench.stats import Figure, summarise, time_ms
+from model import tree
 from model.backups import Backups
 from model.conversation import Conversation
 from model.json_store import JsonConversationStore
@@ -57,8 +59,29 @@ def conversation(rng: random.Random, index: int, messages: int = MESSAGES) -> Co
         text = _text(rng, int(rng.lognormvariate(2.7, 0.8))) if turn % 2 == 0 else _answer(rng)
         history.append(Message(role, text, created_at=start + timedelta(seconds=30 * turn)))
     return Conversation(
-        name=_text(rng, rng.randint(2, 7))[:60], messages=history, created_at=start, updated_at=start
+        name=_text(rng, rng.randint(2, 7))[:60],
+        messages=tree.linked(history),
+        created_at=start,
+        updated_at=start,
     )
+
+
+def branched(rng: random.Random, messages: int, forks: int) -> Conversation:
+    """A generated conversation of `messages` on its chosen path, `forks` of them with an older version
+    (an edited question or a regenerated reply) and a message after it on that branch."""
+    chat = conversation(rng, 0, messages)
+    path = chat.messages
+    extra: list[Message] = []
+    for n in range(forks):
+        at = path[(n * len(path)) // forks + 1]  # spread over the chat
+        older = replace(at, id=f"old{n}", content=_text(rng, 30))
+        role = Role.USER if at.role == Role.ASSISTANT else Role.ASSISTANT
+        tail = Message(role, _answer(rng), id=f"oldtail{n}", parent=older.id)
+        extra += [older, tail]
+    everything = path + extra
+    chat.messages = everything
+    chat.chosen = tree.choose(everything, {}, path[-1].id)
+    return chat
 
 
 def fill(store: JsonConversationStore, count: int, seed: int = 1, messages: int = MESSAGES) -> None:

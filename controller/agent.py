@@ -23,7 +23,7 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.tools import BaseTool, FunctionTool
 from pydantic import Field, create_model
 
-from controller.context import IMAGE_TOKENS, model_text, stable_window  # noqa: F401 - the window's home
+from controller.context import model_text
 from controller.tools import Outcome, Running, Tool
 from model.assistant import GENERAL
 from model.message import Message, Role

@@ -10,6 +10,7 @@ the Assistants page loop over the records, so adding a provider is adding a reco
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -287,4 +288,10 @@ def _estimated_token_counter() -> Callable[[str], int]:
     from llama_index.core.utils import get_tokenizer
 
     tokenize = get_tokenizer()
-    return lambda text: math.ceil(len(tokenize(text)) * 1.15)
+
+    # Cached: every turn counts the whole history again (controller/context.py), and it rarely changes.
+    @functools.lru_cache(maxsize=8192)
+    def count(text: str) -> int:
+        return math.ceil(len(tokenize(text)) * 1.15)
+
+    return count

@@ -46,8 +46,8 @@ class ConversationStore(ABC):
         chosen: dict[str, str] | None = None,
     ) -> Conversation:
         """Add a conversation; raise NameTaken, or pick a free ` (n)` name if `rename_if_taken`;
-        `named_by_user`: automatic titles leave its name alone. Messages without parents follow one
-        another; with parents (and `chosen`), they are a copied tree."""
+        `named_by_user`: automatic titles leave its name alone. The messages follow one another, or with
+        `chosen` (a copy of a chat) they are a tree already, kept as it is."""
 
     @abstractmethod
     def set_assistant(self, conversation_id: str, assistant: Assistant | None) -> None:

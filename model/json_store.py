@@ -186,7 +186,7 @@ class JsonConversationStore(ConversationStore):
                     raise _name_taken(name)
                 name = unique_name(name, taken)
             now = utc_now()
-            if all(m.parent is None for m in messages):
+            if chosen is None:
                 messages = tree.linked(messages)  # a list of messages: each follows the one before
             tree.check(messages)
             conversation = Conversation(

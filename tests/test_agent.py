@@ -4,7 +4,7 @@ rarely moves."""
 import httpx
 import pytest
 
-from controller.agent import stable_window
+from controller.context import stable_window
 
 
 @pytest.mark.parametrize(

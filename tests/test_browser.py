@@ -457,3 +457,59 @@ def test_a_spoken_question_is_transcribed_answered_and_read_aloud(chromium, app_
         expect(bubbles(page).nth(1).locator("audio")).to_have_count(1, timeout=180_000)  # read aloud
         expect(bubbles(page).nth(1)).to_contain_text("Read by")
         browser.close()
+
+
+def test_edit_a_question_switch_versions_reload_copy_and_leave_out(page, app_url, tmp_path):
+    """Edit a question in Chromium: the bundled model answers the new version; "<" brings back the old one
+    with its answer, a reload keeps that choice, Copy puts a reply's Markdown on the clipboard, and a
+    message left out shows dimmed."""
+    data_file = tmp_path / "conversations.json"
+    store = JsonConversationStore(data_file)
+    chat = store.create(
+        "Versions",
+        [
+            Message(Role.USER, "What is 2+2?"),
+            Message(Role.ASSISTANT, "**4**, of course."),
+            Message(Role.USER, "Name a colour."),
+            Message(Role.ASSISTANT, "Blue."),
+        ],
+    )
+    _, a1, q2, _ = chat.messages
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_url)
+    page.goto(f"{app_url}/?c={chat.id}")
+    expect(bubbles(page)).to_have_count(4)
+
+    page.locator(f".st-key-edit_{q2.id} button").first.click()  # a button with help is drawn twice
+    box = page.locator(f".st-key-edit_text_{q2.id} textarea")
+    expect(box).to_have_value("Name a colour.")
+    box.fill("Name a fruit.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(bubbles(page).nth(2)).to_contain_text("Name a fruit.")
+    expect(page.locator('[data-testid="stChatMessage"] button', has_text="Stop")).to_have_count(
+        0, timeout=180_000
+    )
+    assert wait_until(lambda: len(store.get(chat.id).messages) == 6, 60)
+    edited = store.get(chat.id).path()[2]
+    assert edited.content == "Name a fruit." and edited.parent == a1.id
+    expect(bubbles(page).nth(2)).to_contain_text("2/2")
+
+    page.locator(f".st-key-prev_{edited.id} button").first.click()  # "<"
+    expect(bubbles(page).nth(2)).to_contain_text("Name a colour.")
+    expect(bubbles(page).nth(2)).to_contain_text("1/2")
+    expect(bubbles(page).nth(3)).to_contain_text("Blue.")
+    page.reload()
+    expect(bubbles(page).nth(2)).to_contain_text("Name a colour.", timeout=60_000)
+    expect(bubbles(page).nth(3)).to_contain_text("Blue.")
+    expect(bubbles(page)).to_have_count(4)
+
+    bubbles(page).nth(1).locator('[data-testid="stPopover"] button').first.click()  # Copy
+    popover = page.locator('[data-testid="stPopoverBody"]')
+    popover.locator('[data-testid="stCode"]').hover()  # the copy button shows on hover
+    popover.get_by_role("button", name="Copy to clipboard").click()
+    assert wait_until(lambda: page.evaluate("navigator.clipboard.readText()") == "**4**, of course.", 30)
+
+    page.keyboard.press("Escape")
+    page.locator(f".st-key-leave_{a1.id} button").first.click()
+    expect(page.locator(f".st-key-leftout_{a1.id}")).to_have_css("opacity", "0.45")
+    expect(page.get_by_text("1 message left out")).to_be_visible()
+    assert [m.context.value for m in store.get(chat.id).messages][:2] == ["auto", "never"]
