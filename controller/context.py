@@ -22,20 +22,21 @@ SUMMARY_MAX = 400  # … up to this many tokens
 SUMMARY_HEADING = "Summary of the earlier part of this conversation (its messages are not shown to you):"
 
 
-def stable_window(token_counts: Sequence[int], budget: int) -> int:
+def stable_window(token_counts: Sequence[int], budget: int, floor: int | None = None) -> int:
     """Where the history sent to the model starts, given each message's size in tokens.
 
-    When the history outgrows the budget we drop the oldest messages down to half of it, not just enough
-    to fit, and keep that start until the budget is exceeded again. The prompt then begins the same way
-    for many turns, so llama.cpp reuses its cache of it instead of reading the whole window again every
-    turn (about 5 s for 1,000 tokens with the bundled model on 2 cores, against 0.1 s when cached). The
-    start depends only on the messages before it, so turns that add messages never move it back.
+    When the history outgrows the budget we drop the oldest messages down to half of it (or `floor`), not
+    just enough to fit, and keep that start until the budget is exceeded again. The prompt then begins the
+    same way for many turns, so llama.cpp reuses its cache of it instead of reading the whole window again
+    every turn (about 5 s for 1,000 tokens with the bundled model on 2 cores, against 0.1 s when cached).
+    The start depends only on the messages before it, so turns that add messages never move it back.
     """
+    floor = budget // 2 if floor is None else floor
     start, size = 0, 0
     for end, tokens in enumerate(token_counts):
         size += tokens
         if size > budget:
-            while start < end and size > budget // 2:  # the newest message stays if it fits alone
+            while start < end and size > floor:  # the newest message stays if it fits alone
                 size -= token_counts[start]
                 start += 1
             if size > budget:
@@ -133,9 +134,13 @@ def plan(
     sizes = [size[m.id] for m in rest]
     pinned_tokens = sum(size[m.id] for m in pinned)
     budget = max(0, limit - pinned_tokens)
+    floor = budget // 2
     if sum(sizes) > budget:
+        # The summary takes its room from the window, so that summary and window together are as long
+        # as the window alone was: no longer to read when the window moves, nor on each turn after.
         budget = max(0, budget - summary_room(limit))
-    start = stable_window(sizes, budget)
+        floor = max(0, floor - summary_room(limit))
+    start = stable_window(sizes, budget, floor)
     fixed = count(system_prompt) + count(question) + 2 * MESSAGE_OVERHEAD + attachments + pinned_tokens
     digest, summary, summary_tokens = _summary(rest[:start], digests, count, summary_room(limit))
     # A new message longer than the room kept for it pushes out more history, this turn only.

@@ -448,8 +448,9 @@ def test_regenerate_pin_and_leave_out_in_the_app(scripted_server, monkeypatch, s
     at = at.chat_input[0].set_value("Q2").run()
     (summary,) = store.list()
     q1, a1, _, a2 = store.get(summary.id).messages
+    at = _button(at, f"regen_with_{a2.id}").click().run()  # opens the choice of provider and model
     at.text_input(key=f"regen_model_{a2.id}").set_value("other-model")
-    at = _button(at, f"regen_{a2.id}").click().run()
+    at = next(b for b in at.button if b.label == "Regenerate").click().run()
     assert not at.exception
     assert [t for _, t in chat_texts(at)] == ["Q1", "A1", "Q2", "A2 again"]
     assert [r for r in scripted_server.requests if r.get("stream")][-1]["model"] == "other-model"

@@ -161,7 +161,7 @@ def _actions(message: Message, conversation_id: str, version: tuple[int, int, li
                 help="Edit and send again (the conversation forks here; this version stays)",
             )
         elif message.parent is not None:
-            _regenerate_menu(message)
+            _regenerate_buttons(message)
         pinned = message.context is Context.ALWAYS
         st.button(
             "",
@@ -186,29 +186,57 @@ def _actions(message: Message, conversation_id: str, version: tuple[int, int, li
         )
         if message.model and version is not None:
             st.caption(escape(message.model))
+    if st.session_state.get(navigation.REGENERATING) == message.id:
+        _regenerate_form(message)
 
 
-def _regenerate_menu(message: Message) -> None:
-    """Regenerate a reply: with the chat's model, or another provider and model."""
-    with st.popover("", icon=":material/refresh:", type="tertiary", help="Regenerate (the old reply stays)"):
-        st.selectbox(
-            "Provider",
-            [navigation.THIS_CHAT, *providers.kinds()],
-            format_func=lambda k: "This chat's" if k == navigation.THIS_CHAT else provider(k).label,
-            key=f"regen_kind_{message.id}",
-        )
-        st.text_input(
-            "Model (empty: the provider's)",
-            key=f"regen_model_{message.id}",
-            placeholder=message.model.split(" · ")[-1] if message.model else "",
-        )
-        st.button(
-            "Regenerate",
-            icon=":material/refresh:",
-            key=f"regen_{message.id}",
-            on_click=navigation.regenerate,
-            args=(message.id,),
-        )
+def _regenerate_buttons(message: Message) -> None:
+    """Regenerate a reply with the chat's model at once, or open the choice of another provider and model
+    (drawn for one reply at a time: a menu under every reply would slow every rerun)."""
+    st.button(
+        "",
+        icon=":material/refresh:",
+        type="tertiary",
+        key=f"regen_{message.id}",
+        on_click=navigation.regenerate,
+        args=(message.id,),
+        help="Regenerate with this chat's model (the old reply stays)",
+    )
+    st.button(
+        "",
+        icon=":material/swap_horiz:",
+        type="tertiary",
+        key=f"regen_with_{message.id}",
+        on_click=navigation.choose_model_for,
+        args=(message.id,),
+        help="Regenerate with another provider or model",
+    )
+
+
+def _regenerate_form(message: Message) -> None:
+    """Which provider and model answer again."""
+    with st.form(f"regen_form_{message.id}", border=False):
+        with st.container(horizontal=True, gap="small", vertical_alignment="bottom"):
+            st.selectbox(
+                "Provider",
+                [navigation.THIS_CHAT, *providers.kinds()],
+                format_func=lambda k: "This chat's" if k == navigation.THIS_CHAT else provider(k).label,
+                key=f"regen_kind_{message.id}",
+            )
+            st.text_input(
+                "Model (empty: the provider's)",
+                key=f"regen_model_{message.id}",
+                placeholder=message.model.split(" · ")[-1] if message.model else "",
+            )
+        with st.container(horizontal=True, gap="small"):
+            st.form_submit_button(
+                "Regenerate",
+                icon=":material/refresh:",
+                type="primary",
+                on_click=navigation.regenerate,
+                args=(message.id,),
+            )
+            st.form_submit_button("Cancel", on_click=navigation.choose_model_for, args=(None,))
 
 
 def _edit_box(message: Message) -> None:

@@ -266,6 +266,12 @@ def send_edit(message_id: str) -> None:
 
 
 THIS_CHAT = "this chat's"  # the regenerate menu's choice of the chat's own provider
+REGENERATING = "regenerating"  # the reply whose choice of another provider and model is open
+
+
+def choose_model_for(message_id: str | None) -> None:
+    """Callback: open (or, with None, close) the choice of another provider and model for a reply."""
+    st.session_state[REGENERATING] = message_id
 
 
 def regenerate(message_id: str) -> None:
@@ -273,6 +279,7 @@ def regenerate(message_id: str) -> None:
     provider (and model) chosen in its menu, if any."""
     chat = session.chat()
     _clear_error()
+    st.session_state.pop(REGENERATING, None)
     kind = st.session_state.get(f"regen_kind_{message_id}", THIS_CHAT)
     model = (st.session_state.get(f"regen_model_{message_id}") or "").strip()
     try:
