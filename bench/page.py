@@ -37,7 +37,7 @@ def _rerun_ms(data_dir: Path, conversation_id: str | None, repeats: int) -> list
     at.run()
     if at.exception:
         raise RuntimeError(at.exception[0].message)
-    time.sleep(1.5)  # let the first page's background work (agent import, search warm-up) finish
+    time.sleep(8)  # let the first page's background work (agent import, search warm-up, backups) finish
     return time_ms(at.run, repeats, warmup=2)
 
 

@@ -33,6 +33,13 @@ def test_start_stays_put_while_the_chat_grows():
     assert starts == [2, 2, 2, 2, 5, 5, 5, 5, 9]
 
 
+def test_a_floor_leaves_room_for_the_summary():
+    """With a summary ahead of it, the window drops further (to `floor`), so that summary and window
+    together start as long as the window alone did."""
+    assert stable_window([10] * 11, 100) == 6  # 110 > 100: down to 50
+    assert stable_window([10] * 11, 100, floor=30) == 8  # down to 30
+
+
 @pytest.mark.engine
 def test_token_counts_are_what_the_model_reads(engine):
     """The history budget counts with the loaded model's own tokenizer: each text's count, plus the same

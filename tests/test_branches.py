@@ -5,6 +5,7 @@ reload, older files, export, import and backups."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -465,3 +466,19 @@ def test_regenerate_pin_and_leave_out_in_the_app(scripted_server, monkeypatch, s
     sent = conversation_sent(scripted_server)
     assert ("user", "Q1") in sent and ("assistant", "A1") not in sent
     assert ("assistant", "A2 again") in sent and ("assistant", "A2") not in sent
+
+
+def test_the_app_says_what_was_summarised_and_shows_the_summary(scripted_server, monkeypatch, store):
+    _on_the_scripted_server(monkeypatch, scripted_server)
+    conversation = store.create("Long", long_history(150))  # about 14,000 tokens: the window is 8,192
+    at = new_app(c=conversation.id)
+    notes = [c.value for c in at.caption if "earlier messages summarised" in c.value]
+    assert len(notes) == 1, [c.value for c in at.caption]
+    dropped = int(notes[0].split()[0])
+    assert 150 < dropped < 300
+    (meter,) = at.get("progress")
+    used, room = (int(n.replace(",", "")) for n in re.findall(r"[\d,]+(?= (?:of|tokens))", meter.proto.text))
+    assert room > used > room // 2  # the window is full again, the summary ahead of it
+    summary = [t.value for t in at.text if t.value.startswith("- The ")]
+    last_dropped = conversation.messages[dropped - 1].content  # the newest message the window dropped
+    assert summary and last_dropped[:40] in summary[0].splitlines()[-1]
