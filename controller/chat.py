@@ -313,17 +313,8 @@ class ChatSession:
         assistant = conversation.assistant or GENERAL
         config = with_assistant(config, assistant)
         count, exact = self._counter(config)
-        window = context.plan(
-            conversation.path(),
-            count,
-            config.context_window,
-            config.max_tokens,
-            system_prompt=assistant.instructions,
-            keep_last=conversation.keep_last,
-            digests=conversation.digests,
-            attachments=_passages(config) if (*assistant.files, *conversation.files) else 0,
-        )
-        return window, exact
+        files = _passages(config) if (*assistant.files, *conversation.files) else 0
+        return context.ahead(conversation, count, config.context_window, config.max_tokens, files), exact
 
     def _counter(self, config: ProviderConfig) -> tuple[Callable[[str], int], bool]:
         """The model's token counter if asking it cannot wait (the local engine running, or the

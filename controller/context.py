@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from controller import media
-from model.conversation import Digest
+from model.assistant import GENERAL
+from model.conversation import Conversation, Digest
 from model.message import Context, Message
 
 _PROMPT_RESERVE = 256  # room kept free for the system prompt and the user's new message
@@ -159,6 +160,27 @@ def plan(
         question=count(question) + MESSAGE_OVERHEAD if question else 0,
     )
     return Window(sent, summary, rest[:start], digest, left_out, beyond, meter)
+
+
+def ahead(
+    conversation: Conversation,
+    count: Callable[[str], int],
+    context_window: int,
+    max_reply_tokens: int,
+    attachments: int = 0,
+) -> Window:
+    """What the model would be given of a conversation with its next question (not yet typed)."""
+    assistant = conversation.assistant or GENERAL
+    return plan(
+        conversation.path(),
+        count,
+        context_window,
+        max_reply_tokens,
+        system_prompt=assistant.instructions,
+        attachments=attachments,
+        keep_last=conversation.keep_last,
+        digests=conversation.digests,
+    )
 
 
 def _summary(

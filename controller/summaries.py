@@ -15,7 +15,6 @@ from controller import context
 from controller.provider_errors import provider_errors
 from controller.providers import LOCAL, ProviderConfig, connect
 from errors import BnaGPTError
-from model.assistant import GENERAL
 from model.conversation import Digest
 from model.conversation_store import ConversationStore
 from model.message import Message
@@ -47,18 +46,9 @@ def update(
     send the dropped messages' opening sentences instead."""
     try:
         conversation = store.get(conversation_id)
-        assistant = conversation.assistant or GENERAL
         connection = None if config.kind == LOCAL else connect(config)
         counter = count or (connection.count_tokens if connection else lambda t: (len(t) + 3) // 4)
-        window = context.plan(
-            conversation.path(),
-            counter,
-            config.context_window,
-            config.max_tokens,
-            system_prompt=assistant.instructions,
-            keep_last=conversation.keep_last,
-            digests=conversation.digests,
-        )
+        window = context.ahead(conversation, counter, config.context_window, config.max_tokens)
         if not window.unsummarised:
             return None
         room = context.summary_room(context.memory_token_limit(config.context_window, config.max_tokens))

@@ -127,27 +127,19 @@ def _actions(message: Message, conversation_id: str, version: tuple[int, int, li
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         if version is not None:
             number, total, siblings = version
-            st.button(
-                "",
-                icon=":material/chevron_left:",
-                type="tertiary",
-                key=f"prev_{message.id}",
-                disabled=number == 1,
-                on_click=navigation.choose,
-                args=(siblings[number - 2].id,),
-                help="Previous version",
-            )
-            st.caption(f"{number}/{total}")
-            st.button(
-                "",
-                icon=":material/chevron_right:",
-                type="tertiary",
-                key=f"next_{message.id}",
-                disabled=number == total,
-                on_click=navigation.choose,
-                args=(siblings[number % total].id,),
-                help="Next version",
-            )
+            for name, step, edge in (("prev", -1, 1), ("next", 1, total)):
+                st.button(
+                    "",
+                    icon=":material/chevron_left:" if step < 0 else ":material/chevron_right:",
+                    type="tertiary",
+                    key=f"{name}_{message.id}",
+                    disabled=number == edge,
+                    on_click=navigation.choose,
+                    args=(siblings[(number - 1 + step) % total].id,),
+                    help="Previous version" if step < 0 else "Next version",
+                )
+                if step < 0:
+                    st.caption(f"{number}/{total}")
         with st.popover("", icon=":material/content_copy:", type="tertiary", help="Copy the Markdown"):
             st.code(message.content, language="markdown", wrap_lines=True)
         if message.role == Role.USER:
