@@ -73,7 +73,6 @@ class ChatSession:
         # or a new message mid-reply), so the next run waits here for the old one to save its partial.
         self._idle = threading.Event()
         self._idle.set()
-        self.summarising: threading.Thread | None = None  # the summary being made after the last reply
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until a reply interrupted in another script run has saved what it had."""
@@ -330,14 +329,12 @@ class ChatSession:
         """After a reply: summarise, in the background, what the model's window now drops, so the next
         question has the summary ready (`summaries.update`)."""
         count = self.engine.count_tokens if config.kind == LOCAL and self.engine is not None else None
-        worker = threading.Thread(
+        threading.Thread(
             target=summaries.update,
             args=(self.store, conversation_id, config, count),
             name="bnagpt-summary",
             daemon=True,
-        )
-        self.summarising = worker
-        worker.start()
+        ).start()
 
     def run_code(self, conversation_id: str, message_id: str, code: str) -> Step:
         """Run a code block of a reply at the user's request; the step is saved with that reply."""

@@ -279,19 +279,14 @@ def connect(config: ProviderConfig, count_tokens: Callable[[str], int] | None = 
     transport = StoppableTransport()
     http_client = httpx.Client(transport=transport, timeout=config.timeout)
     llm = provider(config.kind).build(config, http_client)
-    count = count_tokens or _estimated_token_counter()
+    count = count_tokens or estimated_tokens
     return Connection(config=config, llm=llm, transport=transport, count_tokens=count)
 
 
-def _estimated_token_counter() -> Callable[[str], int]:
+# Cached: every turn counts the whole history again (controller/context.py), and it rarely changes.
+@functools.lru_cache(maxsize=8192)
+def estimated_tokens(text: str) -> int:
     """Remote servers offer no tokenizer: tiktoken's count with a margin for other vocabularies."""
     from llama_index.core.utils import get_tokenizer
 
-    tokenize = get_tokenizer()
-
-    # Cached: every turn counts the whole history again (controller/context.py), and it rarely changes.
-    @functools.lru_cache(maxsize=8192)
-    def count(text: str) -> int:
-        return math.ceil(len(tokenize(text)) * 1.15)
-
-    return count
+    return math.ceil(len(get_tokenizer()(text)) * 1.15)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from controller import context
 from controller.provider_errors import provider_errors
-from controller.providers import LOCAL, ProviderConfig, connect
+from controller.providers import LOCAL, ProviderConfig, connect, estimated_tokens
 from errors import BnaGPTError
 from model.conversation import Digest
 from model.conversation_store import ConversationStore
@@ -46,11 +46,11 @@ def update(
     send the dropped messages' opening sentences instead."""
     try:
         conversation = store.get(conversation_id)
-        connection = None if config.kind == LOCAL else connect(config)
-        counter = count or (connection.count_tokens if connection else lambda t: (len(t) + 3) // 4)
+        counter = count or estimated_tokens
         window = context.ahead(conversation, counter, config.context_window, config.max_tokens)
         if not window.unsummarised:
             return None
+        connection = None if config.kind == LOCAL else connect(config)
         room = context.summary_room(context.memory_token_limit(config.context_window, config.max_tokens))
         summary = window.digest.text if window.digest else ""
         pending = list(window.unsummarised)

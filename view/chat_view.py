@@ -178,7 +178,7 @@ def _actions(message: Message, conversation_id: str, version: tuple[int, int, li
         )
         if message.model and version is not None:
             st.caption(escape(message.model))
-    if st.session_state.get(navigation.REGENERATING) == message.id:
+    if st.session_state.get(navigation.REGENERATING) == (conversation_id, message.id):
         _regenerate_form(message)
 
 

@@ -266,12 +266,12 @@ def send_edit(message_id: str) -> None:
 
 
 THIS_CHAT = "this chat's"  # the regenerate menu's choice of the chat's own provider
-REGENERATING = "regenerating"  # the reply whose choice of another provider and model is open
+REGENERATING = "regenerating"  # (conversation id, reply id) whose choice of provider and model is open
 
 
 def choose_model_for(message_id: str | None) -> None:
     """Callback: open (or, with None, close) the choice of another provider and model for a reply."""
-    st.session_state[REGENERATING] = message_id
+    st.session_state[REGENERATING] = (session.chat().conversation_id, message_id)
 
 
 def regenerate(message_id: str) -> None:
