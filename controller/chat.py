@@ -389,10 +389,10 @@ _UNANSWERED = (MessageStatus.FAILED, MessageStatus.INVALID)
 
 
 def _find(conversation: Conversation, message_id: str) -> Message:
-    message = next((m for m in conversation.messages if m.id == message_id), None)
-    if message is None:
+    index = conversation.index_of(message_id)
+    if index is None:
         raise NothingToAnswer("That message is no longer in this chat: reload the page.")
-    return message
+    return conversation.messages[index]
 
 
 def _estimate(text: str) -> int:
@@ -449,7 +449,7 @@ class Reply:
         self.status: MessageStatus | None = None
         self.error: BnaGPTError | None = None
         self.notice: str | None = None
-        self._question: str | None = None  # the first message, while answering it
+        self._first_question: str | None = None  # the first message, while answering it
         self.sources: list[Source] = []  # the file passages given to the model with the question
         self.waiting = ""  # what the reply waits for before it starts, for the user
 
@@ -496,7 +496,7 @@ class Reply:
                 self._config = self._config.with_changes(model=self._model)
             images = self._images(last, assistant)
             text = media.with_notes(last, sees_images=bool(images))
-            self._question = text if not history else None
+            self._first_question = text if not history else None
             files = (*assistant.files, *conversation.files)
             yield from self._wait_for_files(files)
             question = last.content.strip() or text  # searched for as typed, without the OCR text
@@ -733,8 +733,8 @@ class Reply:
             return
         if status == MessageStatus.COMPLETE:
             self._session.summarise_later(self._conversation_id, self._config)
-        if status in (MessageStatus.COMPLETE, MessageStatus.INVALID) and self._question is not None:
-            self._title(self._question, text)
+        if status in (MessageStatus.COMPLETE, MessageStatus.INVALID) and self._first_question is not None:
+            self._title(self._first_question, text)
 
     def _run_first_block(self, text: str) -> None:
         """Run the reply's first Python block in the chat's sandbox, as its Run button would."""

@@ -133,6 +133,10 @@ class Conversation:
         """The messages shown and sent: the chosen version at every fork."""
         return tree.path(self.messages, self.chosen)
 
+    def index_of(self, message_id: str) -> int | None:
+        """Where a message is in `messages`, or None if it is not in the chat."""
+        return next((n for n, m in enumerate(self.messages) if m.id == message_id), None)
+
     def summary(self) -> ConversationSummary:
         """What the sidebar needs to list it."""
         return ConversationSummary(

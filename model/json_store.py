@@ -250,8 +250,8 @@ class JsonConversationStore(ConversationStore):
         child `parent` has; the conversation then follows them."""
         with self._writing() as summaries:
             conversation = self._load_for_update(conversation_id, summaries)
-            if parent is not None and all(m.id != parent for m in conversation.messages):
-                raise StoreError("That message is no longer in the chat: reload the page.")
+            if parent is not None:
+                self._find(conversation, parent)
             self._add(conversation, parent, messages, summaries)
 
     def _add(
@@ -329,10 +329,10 @@ class JsonConversationStore(ConversationStore):
 
     @staticmethod
     def _find(conversation: Conversation, message_id: str) -> int:
-        for index, message in enumerate(conversation.messages):
-            if message.id == message_id:
-                return index
-        raise StoreError("That message is no longer in the chat: reload the page.")
+        index = conversation.index_of(message_id)
+        if index is None:
+            raise StoreError("That message is no longer in the chat: reload the page.")
+        return index
 
     @_one_at_a_time
     def rename(self, conversation_id: str, name: str) -> str:

@@ -119,6 +119,23 @@ _CONTEXT_NOTES = {
 }
 
 
+# (rule, key, (icon, help) to set it, (icon, help) to undo it)
+_CONTEXT_BUTTONS = (
+    (
+        Context.ALWAYS,
+        "pin",
+        (":material/keep:", "Always give it to the model, even when the chat outgrows the model's window"),
+        (":material/keep_off:", "Stop always giving it to the model"),
+    ),
+    (
+        Context.NEVER,
+        "leave",
+        (":material/visibility_off:", "Leave it out of what the model is given"),
+        (":material/visibility:", "Give it to the model again"),
+    ),
+)
+
+
 def _actions(message: Message, conversation_id: str, version: tuple[int, int, list[Message]] | None) -> None:
     """The row under a message: its versions, copy, edit or regenerate, and what the model is given."""
     note = _CONTEXT_NOTES.get(message.context)
@@ -154,28 +171,17 @@ def _actions(message: Message, conversation_id: str, version: tuple[int, int, li
             )
         elif message.parent is not None:
             _regenerate_buttons(message)
-        pinned = message.context is Context.ALWAYS
-        st.button(
-            "",
-            icon=":material/keep_off:" if pinned else ":material/keep:",
-            type="tertiary",
-            key=f"pin_{message.id}",
-            on_click=navigation.set_context,
-            args=(message.id, Context.AUTO if pinned else Context.ALWAYS),
-            help="Stop always giving it to the model"
-            if pinned
-            else "Always give it to the model, even when the conversation outgrows the model's window",
-        )
-        left_out = message.context is Context.NEVER
-        st.button(
-            "",
-            icon=":material/visibility:" if left_out else ":material/visibility_off:",
-            type="tertiary",
-            key=f"leave_{message.id}",
-            on_click=navigation.set_context,
-            args=(message.id, Context.AUTO if left_out else Context.NEVER),
-            help="Give it to the model again" if left_out else "Leave it out of what the model is given",
-        )
+        for rule, key, (icon, help_text), (undo_icon, undo_help) in _CONTEXT_BUTTONS:
+            on = message.context is rule  # pressed again, it goes back to "as the window allows"
+            st.button(
+                "",
+                icon=undo_icon if on else icon,
+                type="tertiary",
+                key=f"{key}_{message.id}",
+                on_click=navigation.set_context,
+                args=(message.id, Context.AUTO if on else rule),
+                help=undo_help if on else help_text,
+            )
         if message.model and version is not None:
             st.caption(escape(message.model))
     if st.session_state.get(navigation.REGENERATING) == (conversation_id, message.id):
@@ -592,8 +598,7 @@ def context_bar(conversation: Conversation) -> None:
         return
     assistant = conversation.assistant
     try:
-        config = session.provider_config(assistant.provider if assistant else "")
-        window, exact = session.chat().window(conversation, config)
+        window, exact = session.chat().window(conversation, session.assistant_config(assistant))
     except BnaGPTError:
         return  # the meter is a guide: a provider not set up says so when a message is sent
     meter = window.meter

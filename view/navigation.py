@@ -139,7 +139,7 @@ def read_media(uploads: list[tuple[str, bytes]]) -> list[Media]:
     chat = session.chat()
     try:
         assistant = _open_chat_assistant()
-        config = session.provider_config(assistant.provider if assistant else "")
+        config = session.assistant_config(assistant)
         with st.spinner("Reading the images and sounds…"):
             found, failed, notices = chat.read_media(
                 uploads, config, assistant.language if assistant else "", session.settings().environment
@@ -204,7 +204,7 @@ def send(text: str, found: list[Media] | None = None, run_code: bool = False) ->
     _clear_error()
     try:
         assistant = _open_chat_assistant()
-        config = session.provider_config(assistant.provider if assistant else "")
+        config = session.assistant_config(assistant)
         reply = chat.send(
             text,
             config,
@@ -228,7 +228,7 @@ def retry() -> None:
         conversation = chat.conversation()
         assistant = conversation.assistant if conversation is not None else None
         st.session_state[_PENDING] = chat.retry(
-            session.provider_config(assistant.provider if assistant else ""),
+            session.assistant_config(assistant),
             search_first=st.session_state.get("search_web", False),
         )
     except BnaGPTError as failure:
@@ -256,7 +256,7 @@ def send_edit(message_id: str) -> None:
     text = st.session_state.get(f"edit_text_{message_id}", "")
     try:
         assistant = _open_chat_assistant()
-        config = session.provider_config(assistant.provider if assistant else "")
+        config = session.assistant_config(assistant)
         reply = chat.edit(message_id, text, config, search_first=st.session_state.get("search_web", False))
     except BnaGPTError as failure:
         reply_failed(failure, unsent=text)  # the edited text is kept to copy

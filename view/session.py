@@ -28,6 +28,7 @@ from controller.sandbox import Limits, Sandbox
 from controller.toolbox import SEARCH_ENGINE, Toolbox
 from controller.voices import Voices
 from errors import BnaGPTError
+from model.assistant import Assistant
 from model.assistant_store import AssistantStore
 from model.backups import Backups
 from model.conversation import Conversation
@@ -308,9 +309,14 @@ def show_error(error: BaseException | str) -> None:
     st.error(escape(str(error)), icon=":material/error:")
 
 
+def assistant_config(assistant: Assistant | None) -> ProviderConfig:
+    """The settings of the provider an assistant (or, for None, the sidebar's choice) answers with."""
+    return provider_config(assistant.provider if assistant else "")
+
+
 def context_window(conversation: Conversation) -> tuple[int, int]:
     """(context window, longest reply) of the model that answers in this chat, in tokens."""
     assistant = conversation.assistant
-    config = provider_config(assistant.provider if assistant else "")
+    config = assistant_config(assistant)
     max_tokens = assistant.max_tokens if assistant and assistant.max_tokens else config.max_tokens
     return config.context_window, max_tokens
