@@ -6,19 +6,26 @@ from view import session, sidebar
 
 st.set_page_config(page_title="bnaGPT", page_icon=session.FAVICON)
 session.init()
+if session.logged_out():
+    # Accounts are on and nobody is logged in: every address gets the login page and nothing else.
+    st.navigation([st.Page("pages/login_page.py", title="Log in", url_path="login", default=True)]).run()
+    session.write_cookie()
+    st.stop()
 # The URL paths differ from the file names on purpose: Streamlit still maps a `pages/` folder the old
 # way until st.navigation has run once, and a request for /settings must reach this frame, not the bare
 # page script.
-page = st.navigation(
-    [
-        st.Page("pages/chat_page.py", title="Chat", icon=":material/chat:", url_path="chat", default=True),
-        st.Page(
-            "pages/assistants_page.py", title="Assistants", icon=":material/smart_toy:", url_path="assistants"
-        ),
-        st.Page("pages/library_page.py", title="Library", icon=":material/folder_open:", url_path="library"),
-        st.Page("pages/settings_page.py", title="Settings", icon=":material/settings:", url_path="settings"),
-    ]
-)
+pages = [
+    st.Page("pages/chat_page.py", title="Chat", icon=":material/chat:", url_path="chat", default=True),
+    st.Page(
+        "pages/assistants_page.py", title="Assistants", icon=":material/smart_toy:", url_path="assistants"
+    ),
+    st.Page("pages/library_page.py", title="Library", icon=":material/folder_open:", url_path="library"),
+    st.Page("pages/settings_page.py", title="Settings", icon=":material/settings:", url_path="settings"),
+]
+if session.account() is not None and session.is_admin():
+    pages.append(st.Page("pages/admin_page.py", title="Admin", icon=":material/group:", url_path="admin"))
+page = st.navigation(pages)
 sidebar.render()
 page.run()
+session.write_cookie()
 session.after_page()

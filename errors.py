@@ -110,3 +110,23 @@ class SearchUnavailable(BnaGPTError):
 
 class MediaUnavailable(BnaGPTError):
     """Reading images, speech or speaking needs something this machine lacks; the message says what."""
+
+
+class AccountError(BnaGPTError):
+    """An account could not be made or changed (a name taken, a weak password); the message says why."""
+
+
+class LoginFailed(AccountError):
+    """The name or password was wrong, or the account cannot log in: the message never says which."""
+
+
+class TooManyAttempts(AccountError):
+    """Logins under this name, or from this address, failed too often; `retry_after` is in seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AccountsUnreadable(StoreError):
+    """The accounts file could not be read; it is left untouched and nobody can log in until it is fixed."""

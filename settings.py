@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -23,7 +23,7 @@ load_dotenv(PROJECT_DIR / ".env", override=False)
 class Settings:
     """Everything the app reads from its environment."""
 
-    data_dir: Path
+    data_dir: Path  # the data of the one using the app: the data folder, or with accounts users/<id> in it
     provider: str  # BNAGPT_PROVIDER, "" if unset (the registry then picks: controller/providers.py)
     # Every non-empty environment variable, for the settings providers declare (keys among them).
     environment: Mapping[str, str] = field(repr=False)
@@ -40,6 +40,18 @@ class Settings:
     sandbox_dir: Path  # the sandbox's libraries, readable by the unprivileged uid code runs as
     sandbox_python: str  # the interpreter code runs with (under /usr, which the sandbox mounts)
     sandbox_run_seconds: float
+    accounts: str = ""  # BNAGPT_ACCOUNTS: "" (one user, no login), "local" or "sso" (controller/accounts.py)
+    session_hours: float = 168.0
+    root_dir: Path | None = None  # the data folder (BNAGPT_DATA_DIR); data_dir is in it with accounts
+
+    @property
+    def shared_dir(self) -> Path:
+        """The data folder itself: the accounts, and what the whole app shares (preferences, caches)."""
+        return self.root_dir or self.data_dir
+
+    def for_account(self, account_id: str) -> Settings:
+        """These settings with the data of one account."""
+        return replace(self, data_dir=self.shared_dir / "users" / account_id)
 
     @property
     def conversations_file(self) -> Path:
@@ -71,11 +83,22 @@ def _default_sandbox_dir() -> str:
     return "/opt/bnagpt-sandbox" if os.geteuid() == 0 else "~/.local/share/bnagpt-sandbox"
 
 
+def _accounts() -> str:
+    mode = _text("BNAGPT_ACCOUNTS").lower()
+    if mode in ("", "off", "none"):
+        return ""
+    if mode not in ("local", "sso"):
+        raise SystemExit(f"BNAGPT_ACCOUNTS={mode!r} is not one of: local, sso (or leave it unset).")
+    return mode
+
+
 def load_settings() -> Settings:
     """Read the environment into a Settings."""
     local_model = _text("BNAGPT_LOCAL_MODEL")
+    data_dir = Path(_text("BNAGPT_DATA_DIR", str(PROJECT_DIR))).expanduser()
     return Settings(
-        data_dir=Path(_text("BNAGPT_DATA_DIR", str(PROJECT_DIR))).expanduser(),
+        data_dir=data_dir,
+        root_dir=data_dir,
         provider=_text("BNAGPT_PROVIDER").lower(),
         environment={k: v.strip() for k, v in os.environ.items() if v.strip()},
         local_model_path=Path(local_model).expanduser() if local_model else None,
@@ -93,4 +116,6 @@ def load_settings() -> Settings:
         sandbox_dir=Path(_text("BNAGPT_SANDBOX_DIR", _default_sandbox_dir())).expanduser(),
         sandbox_python=_text("BNAGPT_SANDBOX_PYTHON", "/usr/bin/python3"),
         sandbox_run_seconds=_number("BNAGPT_SANDBOX_SECONDS", 30.0),
+        accounts=_accounts(),
+        session_hours=max(0.01, _number("BNAGPT_SESSION_HOURS", 168.0)),
     )

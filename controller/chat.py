@@ -349,7 +349,7 @@ class ChatSession:
     def restart_code(self, conversation_id: str) -> None:
         """Forget the chat's code session (its variables); the next run starts afresh."""
         if self.toolbox is not None:
-            self.toolbox.sandbox.restart(conversation_id)
+            self.toolbox.restart(conversation_id)
 
     def needs_reply(self, conversation: Conversation | None) -> bool:
         """Whether the conversation ends without a complete answer to its last message."""

@@ -27,8 +27,12 @@ class Toolbox:
         files: FileStore,
         environment: Mapping[str, str],
         preference: Callable[[], str | None] = lambda: None,
+        scope: str = "",
     ) -> None:
         self.sandbox = sandbox
+        # Code sessions are the app process's, by chat id; with accounts two users may hold a chat of
+        # the same id (each restored the same backup), so the id is taken within the user's scope.
+        self._scope = f"{scope}/" if scope else ""
         self.files = files
         self._environment = environment
         self._preference = preference
@@ -66,7 +70,9 @@ class Toolbox:
             if self.problem(name):
                 continue
             if name == "run_python":
-                made.append(RunPython(self.sandbox, chat_id, self.readable(attachments), self.files))
+                made.append(
+                    RunPython(self.sandbox, self._scope + chat_id, self.readable(attachments), self.files)
+                )
             elif name == "web_search":
                 made.append(WebSearch(self.engine(), first_number, self.allow))
             elif name == "make_image":
@@ -75,8 +81,14 @@ class Toolbox:
 
     def run_code(self, chat_id: str, code: str, attachments: Sequence[Attachment]) -> Step:
         """Run code at the user's request (a Run button) in the chat's session."""
-        tool = RunPython(self.sandbox, chat_id, self.readable(attachments), self.files, by_user=True)
+        tool = RunPython(
+            self.sandbox, self._scope + chat_id, self.readable(attachments), self.files, by_user=True
+        )
         return tool.run(code=code).step
+
+    def restart(self, chat_id: str) -> None:
+        """End the chat's code session (its variables go)."""
+        self.sandbox.restart(self._scope + chat_id)
 
     def search(self, query: str, first_number: int) -> Outcome:
         """Search the web at the user's request (the toggle)."""

@@ -702,7 +702,7 @@ def _keep_copy(path: Path, suffix: str) -> Path:
 
 def _not_found() -> ConversationNotFound:
     return ConversationNotFound(
-        "That conversation is no longer saved (it may have been deleted in another tab)."
+        "Conversation not found: it is not among your saved chats (deleted in another tab, perhaps)."
     )
 
 

@@ -12,6 +12,8 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,13 +21,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from controller import providers
 from controller.providers import LOCAL, OPENAI, Capabilities, Provider, ProviderConfig, SettingField
 from model.json_store import JsonConversationStore
-from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path
+from utils.local_server import MODEL_ALIAS, LocalEngine, bundled_model_path, free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -365,3 +368,93 @@ def article(title: str, body: str) -> tuple[str, bytes]:
 <article><h1>{title}</h1>{paragraphs}</article>
 <footer>Copyright Example Media. Subscribe to our newsletter for deals.</footer></body></html>"""
     return "text/html; charset=utf-8", html.encode()
+
+
+@contextlib.contextmanager
+def serve_app(
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    port: int | None = None,
+    host: str = "127.0.0.1",
+) -> Iterator[str]:
+    """`streamlit run app.py` on a free port (or `port`) with its own data folder (its log in
+    streamlit.log there); the address is given with `host`."""
+    port = port or free_port()
+    environment = {
+        **os.environ,
+        "BNAGPT_DATA_DIR": str(data_dir),
+        "BNAGPT_MAX_TOKENS": "300",
+        "BNAGPT_TEMPERATURE": "0",
+        **(env or {}),
+    }
+    log_path = data_dir / "streamlit.log"
+    log = log_path.open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", "app.py",
+            "--server.headless", "true",
+            "--server.port", str(port),
+            "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false",
+            *args,
+        ],
+        cwd=PROJECT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://{host}:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert wait_until(healthy, 60), log_path.read_text(errors="replace")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+# -- Browsers: Debian's chromium driven by Playwright --------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's chromium: skipped without it on a developer machine, a failure in CI."""
+    path = chromium_path()
+    if path is None:
+        message = "Debian's chromium is not installed (apt-get install chromium); browser tests need it"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def page(chromium: str):
+    """A fresh browser page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    # Every check waits up to a minute for its condition: a busy 2-core machine can take seconds per rerun.
+    expect.set_options(timeout=60_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        browser.close()

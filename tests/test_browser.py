@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -23,94 +20,24 @@ from model.json_store import JsonConversationStore
 from model.message import Message, Role
 from tests import chatgpt_export
 from tests.conftest import (
-    IN_CI,
-    PROJECT,
+    CHROMIUM_ARGS,
     article,
-    chromium_path,
     read_conversation,
     read_document,
+    serve_app,
     stored_messages,
     wait_until,
 )
-from utils.local_server import free_port
 from utils.markdown import WORD_JOINER
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's chromium: skipped without it on a developer machine, a failure in CI."""
-    path = chromium_path()
-    if path is None:
-        message = "Debian's chromium is not installed (apt-get install chromium); browser tests need it"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture
 def app_url(tmp_path: Path) -> Iterator[str]:
     """`streamlit run app.py` on a free port with its own data folder."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "BNAGPT_DATA_DIR": str(tmp_path),
-        "BNAGPT_MAX_TOKENS": "300",
-        "BNAGPT_TEMPERATURE": "0",
-    }
-    log = (tmp_path / "streamlit.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.headless", "true",
-            "--server.port", str(port),
-            "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false",
-        ],
-        cwd=PROJECT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_until(healthy, 60), (tmp_path / "streamlit.log").read_text(errors="replace")
-    yield url
-    server.terminate()
-    server.wait(timeout=20)
-    log.close()
-
-
-@pytest.fixture
-def page(chromium: str):
-    """A fresh browser page."""
-    from playwright.sync_api import sync_playwright
-
-    # Every check waits up to a minute for its condition: a busy 2-core machine can take seconds per rerun.
-    expect.set_options(timeout=60_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        yield context.new_page()
-        browser.close()
+    with serve_app(tmp_path) as url:
+        yield url
 
 
 def send(page, text: str) -> None:

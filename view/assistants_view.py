@@ -8,7 +8,6 @@ from dataclasses import replace
 import streamlit as st
 
 from controller import assistants
-from controller.providers import PROVIDERS
 from controller.tools import LABELS
 from errors import BnaGPTError
 from model.assistant import Assistant
@@ -22,7 +21,7 @@ SIDEBAR_CHOICE = "The one chosen in the sidebar"
 
 def _provider_labels() -> dict[str, str]:
     """Provider choices for an assistant, by kind ("": whatever the sidebar has)."""
-    return {"": SIDEBAR_CHOICE} | {p.kind: p.label for p in PROVIDERS}
+    return {"": SIDEBAR_CHOICE} | {p.kind: p.label for p in session.allowed_providers()}
 
 
 def assistant_list() -> None:

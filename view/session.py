@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -19,15 +20,17 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from controller import library, local_models, providers, startup
+from controller.accounts import Accounts
 from controller.chat import ChatSession
 from controller.chat_search import MeaningSearch
 from controller.documents import Documents
 from controller.local_models import LocalModel
-from controller.providers import LOCAL, PROVIDERS, ProviderConfig, provider
+from controller.providers import LOCAL, PROVIDERS, Provider, ProviderConfig, provider
 from controller.sandbox import Limits, Sandbox
 from controller.toolbox import SEARCH_ENGINE, Toolbox
 from controller.voices import Voices
 from errors import BnaGPTError
+from model.account import Account
 from model.assistant import Assistant
 from model.assistant_store import AssistantStore
 from model.backups import Backups
@@ -77,7 +80,12 @@ def after_page() -> None:
     _start_up(str(s.data_dir), now().date().isoformat(), chat().store, chat().engine, backups(), assistants())
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+# Caches of per-data-folder things hold one entry per account in use.
+PER_FOLDER = 256
+COOKIE = "bnagpt_session"
+
+
+@st.cache_resource(show_spinner=False, max_entries=PER_FOLDER)
 def _start_up(
     data_dir: str,
     day: str,
@@ -89,7 +97,7 @@ def _start_up(
     return startup.start(_store, _engine, _backups, file_store(), _assistants.list)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=PER_FOLDER)
 def _documents(data_dir: str, max_file_mb: int) -> Documents:
     """One keeper of attached files per data folder for the whole app process: one indexing queue."""
     return Documents(FileStore(Path(data_dir)), max_file_mb=max_file_mb)
@@ -101,7 +109,7 @@ def documents() -> Documents:
     return _documents(str(s.data_dir), s.max_file_mb)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=PER_FOLDER)
 def _meaning_search(data_dir: str) -> MeaningSearch:
     return MeaningSearch(Path(data_dir) / "chat-vectors")
 
@@ -123,7 +131,7 @@ def forget_unused_files() -> None:
         meaning_search().forget({s.id for s in chat().store.list()})
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=PER_FOLDER)
 def _search_cache(data_dir: str) -> SearchCache:
     """One search cache per data folder for the whole app process: every tab's store shares it."""
     return SearchCache()
@@ -156,10 +164,10 @@ def sandbox() -> Sandbox:
     return _sandbox(str(s.sandbox_dir), s.sandbox_python, s.sandbox_run_seconds)
 
 
-def _toolbox(settings: Settings, files: FileStore) -> Toolbox:
+def _toolbox(settings: Settings, files: FileStore, scope: str) -> Toolbox:
     code = _sandbox(str(settings.sandbox_dir), settings.sandbox_python, settings.sandbox_run_seconds)
-    prefs = _beside_data("preferences", "preferences.json", Preferences)
-    return Toolbox(code, files, settings.environment, lambda: prefs.get(SEARCH_ENGINE))
+    prefs = Preferences(settings.shared_dir / "preferences.json")
+    return Toolbox(code, files, settings.environment, lambda: prefs.get(SEARCH_ENGINE), scope=scope)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -169,13 +177,124 @@ def _voices(data_dir: str, _environment: Mapping[str, str]) -> Voices:
 
 
 def preferences() -> Preferences:
-    """The choices saved in Settings for the whole app."""
-    return _beside_data("preferences", "preferences.json", Preferences)
+    """The choices saved in Settings for the whole app (with accounts, an admin's to make)."""
+    path = settings().shared_dir / "preferences.json"
+    kept = st.session_state.get("preferences")
+    if kept is None or kept.path != path:
+        kept = st.session_state["preferences"] = Preferences(path)
+    return kept
 
 
 def local_model() -> LocalModel | None:
     """The model the local engine runs (chosen in Settings), or None if none is installed."""
     return local_models.chosen(settings(), preferences())
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _accounts(root: str, session_hours: float) -> Accounts:
+    return Accounts(Path(root), session_hours)
+
+
+def accounts() -> Accounts:
+    """The accounts of the data folder (with BNAGPT_ACCOUNTS on)."""
+    s = settings()
+    return _accounts(str(s.shared_dir), s.session_hours)
+
+
+def account() -> Account | None:
+    """Who is logged in to this tab; None without accounts, or before logging in."""
+    return st.session_state.get("account")
+
+
+def is_admin() -> bool:
+    """Whether this tab may change what the whole app shares (always, without accounts)."""
+    person = account()
+    return not settings().accounts or (person is not None and person.admin)
+
+
+def logged_out() -> bool:
+    """Whether accounts are on and nobody is logged in to this tab: it gets only the login page."""
+    return bool(settings().accounts) and account() is None
+
+
+def _who(settings: Settings) -> Account | None:
+    """The active account this tab belongs to, from its session (or Streamlit's identity), or None."""
+    ss = st.session_state
+    ss["account"] = ss["waiting"] = None
+    if not settings.accounts:
+        return None
+    keeper = _accounts(str(settings.shared_dir), settings.session_hours)
+    if settings.accounts == "sso":
+        if not st.user.is_logged_in:
+            return None
+        issued = st.user.get("iat")
+        if isinstance(issued, int | float) and now().timestamp() - issued > settings.session_hours * 3600:
+            st.logout()  # expired: the identity provider is asked again
+            return None
+        person = keeper.sso(
+            str(st.user.get("iss") or ""),
+            str(st.user.get("sub") or ""),
+            str(st.user.get("email") or ""),
+            str(st.user.get("name") or ""),
+        )
+        if not person.active:
+            ss["waiting"] = person
+            return None
+        return person
+    cookie = st.context.cookies.get(COOKIE)
+    cookie = cookie if isinstance(cookie, str) else ""  # AppTest has no browser, and no cookies
+    token = ss.get("session_token") or cookie
+    person = keeper.session(token)
+    if person is None and token:
+        ss.pop("session_token", None)
+        if cookie:
+            ss["cookie"] = ""  # forget the dead one in the browser too
+    elif person is not None:
+        ss["session_token"] = token
+    return person
+
+
+def remember(token: str) -> None:
+    """Keep this tab logged in: the session token, and a cookie so that a reload or new tab stays in."""
+    st.session_state["session_token"] = token
+    st.session_state["cookie"] = token
+
+
+def forget() -> None:
+    """Log this tab out (its session ends for every tab and process; SSO logs out of Streamlit too)."""
+    ss = st.session_state
+    token = ss.pop("session_token", "")
+    if token:
+        with contextlib.suppress(BnaGPTError):
+            accounts().log_out(token)
+    ss["cookie"] = ""
+    for key in ("store", "chat", "account"):
+        ss.pop(key, None)
+
+
+def write_cookie() -> None:
+    """Set or clear the session cookie in the browser if this run changed it (a script in the page:
+    Streamlit has no call for it; the token is random and the page shows nothing else unescaped)."""
+    token = st.session_state.pop("cookie", None)
+    if token is None:
+        return
+    age = int(settings().session_hours * 3600) if token else 0
+    script = (
+        f"document.cookie = {json.dumps(COOKIE)} + '=' + {json.dumps(token)} + "
+        f"'; Path=/; SameSite=Strict; Max-Age={age}' + (location.protocol === 'https:' ? '; Secure' : '');"
+    )
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+
+
+def allowed_providers() -> list[Provider]:
+    """The providers this tab may use: all of them, or with accounts those an admin allowed users."""
+    if is_admin():
+        return list(PROVIDERS)
+    with contextlib.suppress(BnaGPTError):
+        kinds = accounts().providers()
+        if kinds is not None:
+            return [p for p in PROVIDERS if p.kind in kinds] or list(PROVIDERS[:1])
+    return list(PROVIDERS)
 
 
 def init() -> None:
@@ -184,6 +303,12 @@ def init() -> None:
     ss = st.session_state
     ss["settings"] = settings
     ss.setdefault("flash", [])
+    if settings.accounts:
+        person = _who(settings)
+        if person is None:
+            return
+        ss["account"] = person
+        settings = ss["settings"] = settings.for_account(person.id)
     store = ss.get("store")
     if store is None or store.location != settings.conversations_file:
         store = JsonConversationStore(
@@ -194,8 +319,10 @@ def init() -> None:
         ss["chat"] = ChatSession(
             store,
             documents=documents,
-            toolbox=_toolbox(settings, documents.store),
-            voices=_voices(str(settings.data_dir), settings.environment),
+            toolbox=_toolbox(
+                settings, documents.store, scope=settings.data_dir.name if settings.accounts else ""
+            ),
+            voices=_voices(str(settings.shared_dir), settings.environment),
         )
     if "provider_label" not in ss:
         kind = settings.provider or providers.default_kind(settings.environment)
@@ -204,6 +331,9 @@ def init() -> None:
             flash("warning", f"BNAGPT_PROVIDER={kind} is not a provider ({known}); using local.")
             kind = LOCAL
         ss["provider_label"] = provider(kind).label
+    allowed = allowed_providers()
+    if ss["provider_label"] not in {p.label for p in allowed}:
+        ss["provider_label"] = allowed[0].label
     for record in PROVIDERS:
         for setting in record.fields:
             # A configured key is used, never shown: the sidebar field is for typing one in.
@@ -259,7 +389,8 @@ def engine() -> LocalEngine | None:
 def provider_config(kind: str = "") -> ProviderConfig:
     """A provider's settings: `kind` (an assistant's choice), or the one chosen in the sidebar."""
     s = settings()
-    record = provider(kind or provider_kind())
+    allowed = {p.kind for p in allowed_providers()}
+    record = provider(kind if kind in allowed else provider_kind())
     values = {
         setting.name: st.session_state.get(record.field_key(setting), "").strip()
         or s.environment.get(setting.env, setting.default)
@@ -295,10 +426,11 @@ def flash(kind: str, text: str) -> None:
 
 def show_flashes() -> None:
     """Show and forget queued messages, and the store's recovery notices."""
-    store = chat().store
-    for notice in store.notices:
+    store = st.session_state["chat"].store if "chat" in st.session_state else None
+    for notice in store.notices if store is not None else []:
         st.warning(escape(notice), icon=":material/warning:")
-    store.notices.clear()
+    if store is not None:
+        store.notices.clear()
     for kind, text in st.session_state["flash"]:
         getattr(st, kind)(escape(text))
     st.session_state["flash"] = []

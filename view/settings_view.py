@@ -58,7 +58,8 @@ def engine_section() -> None:
     """The bundled local engine: its model (chosen here), health, speed and memory, and its log."""
     st.subheader("Local engine")
     current = session.local_model()
-    _model_choice(current)
+    if session.is_admin():  # the engine is the whole app's: with accounts, an admin's to change
+        _model_choice(current)
     # Looking at Settings must not start an engine nobody chose; one already running is shown.
     engine = session.engine() if session.provider_kind() == LOCAL else session.chat().engine
     if engine is None:
@@ -84,7 +85,11 @@ def engine_section() -> None:
         "Restarts": str(status.restarts),
         "Log": str(status.log_path or "—"),
     }
+    if not session.is_admin():
+        rows = {name: rows[name] for name in ("Context", "Speed", "Health")}
     st.markdown("\n".join(f"- **{name}:** `{value}`" for name, value in rows.items()))
+    if not session.is_admin():
+        return
     if session.provider_kind() != LOCAL:
         st.caption("The local engine is not the provider in use.")
     with st.expander("Engine log (last lines)"):
@@ -165,9 +170,11 @@ def data_section() -> None:
     except BnaGPTError as error:
         session.show_error(error)
         count = None
-    st.markdown(f"Conversations: `{path}` and the folder `{path.with_suffix('')}` beside it")
+    if session.account() is None:
+        st.markdown(f"Conversations: `{path}` and the folder `{path.with_suffix('')}` beside it")
     if count is not None:
-        st.caption(f"{count} conversations. Move them with BNAGPT_DATA_DIR.")
+        moved = " Move them with BNAGPT_DATA_DIR." if session.account() is None else ""
+        st.caption(f"{count} conversations.{moved}")
     aside = store.set_aside_files()
     if aside:
         st.warning(
@@ -205,6 +212,7 @@ def tools_section() -> None:
         format_func=lambda name: engines[name].label,
         key="search_engine_choice",
         on_change=_choose_engine,
+        disabled=not session.is_admin(),
         help="SearXNG needs BNAGPT_SEARXNG_URL, Brave BRAVE_API_KEY and Tavily TAVILY_API_KEY in the "
         "environment or .env; DuckDuckGo needs no key but reaches the public internet.",
     )

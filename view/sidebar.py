@@ -11,11 +11,12 @@ from datetime import datetime
 import streamlit as st
 
 from controller import chat_search
-from controller.providers import PROVIDERS, provider
+from controller.providers import provider
 from errors import BnaGPTError
 from model.conversation import MAX_NAME_LENGTH, ConversationSummary, date_group
 from utils.markdown import escape
 from view import navigation, session
+from view.auth_view import log_out
 
 SIDEBAR_PAGE = 30
 ALL_FOLDERS = "All folders"
@@ -35,11 +36,24 @@ def render() -> None:
         _provider_controls()
         _save_as()
         _conversations()
+        _account()
+
+
+def _account() -> None:
+    person = session.account()
+    if person is None:
+        return
+    st.divider()
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    left.caption(f":material/person: {escape(person.name)}")
+    right.button("Log out", key="sidebar_logout", icon=":material/logout:", on_click=log_out)
 
 
 def _provider_controls() -> None:
     # The labels are the options; session.provider_kind() maps the chosen one back to its kind.
-    st.selectbox("Model provider", options=[p.label for p in PROVIDERS], key="provider_label")
+    st.selectbox(
+        "Model provider", options=[p.label for p in session.allowed_providers()], key="provider_label"
+    )
     record = provider(session.provider_kind())
     environment = session.settings().environment
     for setting in record.fields:
