@@ -308,3 +308,23 @@ def test_an_admin_approves_and_limits_providers_for_users(accounts_on, tmp_path,
     ana = tab(accounts_on.log_in("ana", PASSWORD)[1])
     assert len(ana.sidebar.selectbox(key="provider_label").options) > 1
     assert admin.admin
+
+
+def test_search_by_meaning_finds_only_the_users_own_chats(accounts_on):
+    """The other user's chat that means what was asked is never among the results, once the search by
+    meaning has read every chat it may."""
+    admin = accounts_on.sign_up("ana", "Ana", PASSWORD)
+    bia = accounts_on.sign_up("bia", "Bia", PASSWORD, invite=accounts_on.invite(admin))
+    JsonConversationStore(accounts_on.folder(admin.id) / "conversations.json").create(
+        "Kitchen", [Message(Role.USER, "Give me a recipe for carrot cake with chocolate frosting")]
+    )
+    JsonConversationStore(accounts_on.folder(bia.id) / "conversations.json").create(
+        "Travel", [Message(Role.USER, "Plan a three-day trip to Lisbon and Sintra")]
+    )
+    at = tab(accounts_on.log_in("bia", PASSWORD)[1])
+    at.sidebar.text_input(key="conversation_search").set_value("dessert baking ideas").run()
+    nothing_close = "No conversation has those words, or means something close."
+    assert wait_until(lambda: nothing_close in [c.value for c in at.run().sidebar.caption], 180)
+    assert sidebar_names(at) == []
+    at.sidebar.text_input(key="conversation_search").set_value("viagem a Portugal").run()
+    assert wait_until(lambda: sidebar_names(at.run()) == ["Travel"], 60)

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from controller.accounts import Accounts
 from model.json_store import JsonConversationStore
 from model.message import Message, Role
-from tests.conftest import serve_app
+from tests.conftest import serve_app, wait_until
 from utils.local_server import free_port
 
 pytestmark = [pytest.mark.browser]
@@ -36,6 +36,27 @@ def make_account(page, name: str, shown: str = "") -> None:
     page.get_by_label("Password (8 characters or more)").fill(PASSWORD)
     page.get_by_label("Password again").fill(PASSWORD)
     page.get_by_role("button", name="Create the account").click()
+
+
+def guess_anas_password(page, keeper: Accounts) -> None:
+    """Five wrong passwords for Ana, one for an unknown name, then the right one: refused."""
+    # Guessing Ana's password: the sixth try is refused, whatever is typed. Each try is waited for
+    # where it is counted (the accounts file), as one message looks like the one before.
+    expect(page.get_by_role("tab", name="Log in")).to_be_visible()
+
+    def failures(key: str) -> int:
+        return len(keeper.store.read().failures.get(key, []))
+
+    for tries in range(1, 6):
+        log_in(page, "ana", f"wrong guess {tries}")
+        assert wait_until(lambda tries=tries: failures("name:ana") == tries, 60)
+        expect(page.get_by_text("Wrong name or password.")).to_be_visible()
+    log_in(page, "nobody-here", "a wrong guess")
+    assert wait_until(lambda: failures("name:nobody-here") == 1, 60)
+    expect(page.get_by_text("Wrong name or password.")).to_be_visible()
+    log_in(page, "ana", PASSWORD)
+    expect(page.get_by_text("Too many failed logins")).to_be_visible()
+    expect(page.get_by_role("button", name="Ana's diary")).to_have_count(0)
 
 
 def test_local_accounts_keep_each_user_to_their_own(page, tmp_path: Path):
@@ -86,16 +107,7 @@ def test_local_accounts_keep_each_user_to_their_own(page, tmp_path: Path):
         page.goto(url)
         page.get_by_role("button", name="Log out").first.click()
 
-        # Guessing Ana's password: the sixth try is refused, whatever is typed.
-        expect(page.get_by_role("tab", name="Log in")).to_be_visible()
-        for _ in range(5):
-            log_in(page, "ana", "a wrong guess")
-            expect(page.get_by_text("Wrong name or password.")).to_be_visible()
-        log_in(page, "nobody-here", "a wrong guess")
-        expect(page.get_by_text("Wrong name or password.")).to_be_visible()
-        log_in(page, "ana", PASSWORD)
-        expect(page.get_by_text("Too many failed logins")).to_be_visible()
-        expect(page.get_by_role("button", name="Ana's diary")).to_have_count(0)
+        guess_anas_password(page, keeper)
 
     log = (tmp_path / "streamlit.log").read_text(errors="replace")
     secrets = [PASSWORD, invite, session["value"], "$argon2"]

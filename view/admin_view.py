@@ -59,20 +59,15 @@ def _actions(person: Account) -> None:
     columns[1].button(
         "Make admin" if other == ADMIN else "Make user", key="role", on_click=_role, args=(person, other)
     )
-    try:
-        data = session.accounts().export(_me(), person.id)
-    except BnaGPTError as error:
-        session.show_error(error)
-        data = None
-    if data is not None:
-        columns[2].download_button(
-            "Export data",
-            data,
-            file_name=f"bnagpt-{person.login}.zip",
-            mime="application/zip",
-            key="export_account",
-            on_click="ignore",
-        )
+    keeper, me = session.accounts(), _me()
+    columns[2].download_button(
+        "Export data",
+        lambda: keeper.export(me, person.id),  # made when clicked: a zip of all their files
+        file_name=f"bnagpt-{person.login}.zip",
+        mime="application/zip",
+        key="export_account",
+        on_click="ignore",
+    )
     columns[3].button("Delete…", key="delete_account", on_click=_ask_delete, args=(person.id,))
     if st.session_state.get(_DELETING) == person.id:
         with st.form("delete_account_form"):
