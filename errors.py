@@ -68,6 +68,10 @@ class NameTaken(StoreError):
     """Another conversation already has this name."""
 
 
+class ChangedMeanwhile(StoreError):
+    """Another tab changed what this one was changing; nothing was saved over it."""
+
+
 class UnsupportedDataFile(StoreError):
     """The data file was written by a newer bnaGPT; it is left untouched."""
 

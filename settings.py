@@ -43,6 +43,8 @@ class Settings:
     accounts: str = ""  # BNAGPT_ACCOUNTS: "" (one user, no login), "local" or "sso" (controller/accounts.py)
     session_hours: float = 168.0
     root_dir: Path | None = None  # the data folder (BNAGPT_DATA_DIR); data_dir is in it with accounts
+    # BNAGPT_DATABASE_URL: chats in PostgreSQL instead of the JSON files (it may hold a password)
+    database_url: str = field(default="", repr=False)
 
     @property
     def shared_dir(self) -> Path:
@@ -117,5 +119,6 @@ def load_settings() -> Settings:
         sandbox_python=_text("BNAGPT_SANDBOX_PYTHON", "/usr/bin/python3"),
         sandbox_run_seconds=_number("BNAGPT_SANDBOX_SECONDS", 30.0),
         accounts=_accounts(),
+        database_url=_text("BNAGPT_DATABASE_URL"),
         session_hours=max(0.01, _number("BNAGPT_SESSION_HOURS", 168.0)),
     )

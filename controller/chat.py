@@ -109,9 +109,9 @@ class ChatSession:
         self.conversation_id = copy.id
         return copy
 
-    def rename(self, conversation_id: str, name: str) -> str:
-        """Rename a conversation; return the name as stored."""
-        return self.store.rename(conversation_id, name)
+    def rename(self, conversation_id: str, name: str, expected: str | None = None) -> str:
+        """Rename a conversation (unless it is no longer named `expected`); return the name as stored."""
+        return self.store.rename(conversation_id, name, expected)
 
     def trash(self, conversation_id: str) -> None:
         """Move a conversation to the trash (unpinned); if it is the open one, start a new chat."""

@@ -156,16 +156,20 @@ def decode_conversation(cid: str, raw: bytes) -> Conversation:
 # -- the index -------------------------------------------------------------------------------------
 
 
-def index_line(cid: str, summary: ConversationSummary) -> str:
-    """One conversation's line in the index."""
-    data = {
+def summary_to_dict(summary: ConversationSummary) -> dict[str, Any]:
+    """What the index keeps of a conversation (its id is the key)."""
+    return {
         "name": summary.name,
         "created_at": summary.created_at.isoformat(),
         "updated_at": summary.updated_at.isoformat(),
         "message_count": summary.message_count,
         **summary.placement.to_dict(),
     }
-    return f" {json.dumps(cid)}: {json.dumps(data, ensure_ascii=False)}"
+
+
+def index_line(cid: str, summary: ConversationSummary) -> str:
+    """One conversation's line in the index."""
+    return f" {json.dumps(cid)}: {json.dumps(summary_to_dict(summary), ensure_ascii=False)}"
 
 
 def encode_index(lines: Iterable[str]) -> bytes:
@@ -200,13 +204,14 @@ def decode_index(raw: bytes | None, when: datetime) -> tuple[IndexKind, dict[str
                 raise ValueError(f"{cid!r} is not a conversation id")
         if version == 1:
             return "v1", {cid: conversation_from_dict(cid, data) for cid, data in items.items()}
-        summaries = {cid: _summary_from_dict(cid, data) for cid, data in items.items()}
+        summaries = {cid: summary_from_dict(cid, data) for cid, data in items.items()}
         return ("v2" if version == 2 else "index"), summaries
     except (ValueError, TypeError, KeyError) as error:
         raise Unreadable(str(error) or type(error).__name__) from None
 
 
-def _summary_from_dict(cid: str, data: Any) -> ConversationSummary:
+def summary_from_dict(cid: str, data: Any) -> ConversationSummary:
+    """A summary from what the index keeps; raise ValueError, KeyError or TypeError."""
     _require(cid, data, ("name", "message_count", "created_at", "updated_at"))
     name, count = data["name"], data["message_count"]
     if not isinstance(name, str) or not isinstance(count, int):

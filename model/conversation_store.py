@@ -97,8 +97,9 @@ class ConversationStore(ABC):
         if that message is not a reply."""
 
     @abstractmethod
-    def rename(self, conversation_id: str, name: str) -> str:
-        """Give a conversation a new name and return it as stored; raise InvalidName or NameTaken."""
+    def rename(self, conversation_id: str, name: str, expected: str | None = None) -> str:
+        """Give a conversation a new name and return it as stored; raise InvalidName or NameTaken, or
+        ChangedMeanwhile if `expected` (the name the user was shown) is no longer its name."""
 
     @abstractmethod
     def auto_rename(self, conversation_id: str, name: str) -> str | None:
@@ -131,6 +132,10 @@ class ConversationStore(ABC):
     @abstractmethod
     def location(self) -> Path:
         """Where the data lives, to show the user."""
+
+    def describe(self) -> str:
+        """Where the data lives, in words (Markdown), for Settings."""
+        return f"`{self.location}` and the folder `{self.location.with_suffix('')}` beside it"
 
     @abstractmethod
     def set_aside_files(self) -> list[Path]:

@@ -458,3 +458,35 @@ def page(chromium: str):
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         yield context.new_page()
         browser.close()
+
+
+# -- PostgreSQL: one throwaway cluster for the session, a new database for each test that asks -----------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[str]:
+    """The URL of a throwaway cluster's maintenance database: skipped without PostgreSQL on a developer
+    machine, a failure in CI (.ci/run installs it)."""
+    from utils import pg_cluster
+
+    if pg_cluster.binaries() is None:
+        message = "PostgreSQL is not installed (apt-get install postgresql); the database tests need it"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    with pg_cluster.cluster("postgres_template") as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(postgres_cluster: str) -> Iterator[str]:
+    """A new, empty database in the session's cluster, dropped after the test."""
+    import psycopg
+
+    name = f"t{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(postgres_cluster, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = postgres_cluster.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with psycopg.connect(postgres_cluster, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

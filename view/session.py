@@ -36,8 +36,10 @@ from model.assistant_store import AssistantStore
 from model.backups import Backups
 from model.conversation import Conversation
 from model.conversation_store import ConversationStore
+from model.database import Database
 from model.file_store import FileStore
 from model.json_store import JsonConversationStore
+from model.postgres_store import PostgresConversationStore
 from model.preferences import Preferences
 from model.search import SearchCache
 from settings import Settings, load_settings
@@ -190,6 +192,12 @@ def local_model() -> LocalModel | None:
     return local_models.chosen(settings(), preferences())
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def database(url: str) -> Database:
+    """The process's pool of connections to BNAGPT_DATABASE_URL (opened when first used)."""
+    return Database(url)
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _accounts(root: str, session_hours: float) -> Accounts:
     return Accounts(Path(root), session_hours)
@@ -268,7 +276,7 @@ def forget() -> None:
         with contextlib.suppress(BnaGPTError):
             accounts().log_out(token)
     ss["cookie"] = ""
-    for key in ("store", "chat", "account"):
+    for key in ("store", "store_where", "chat", "account"):
         ss.pop(key, None)
 
 
@@ -309,19 +317,22 @@ def init() -> None:
             return
         ss["account"] = person
         settings = ss["settings"] = settings.for_account(person.id)
-    store = ss.get("store")
-    if store is None or store.location != settings.conversations_file:
-        store = JsonConversationStore(
-            settings.conversations_file, search_cache=_search_cache(str(settings.data_dir))
-        )
-        ss["store"] = store
+    owner = ss["account"].id if settings.accounts else ""
+    where = (settings.database_url or str(settings.conversations_file), owner)
+    if ss.get("store") is None or ss.get("store_where") != where:
+        store: ConversationStore
+        if settings.database_url:
+            store = PostgresConversationStore(database(settings.database_url), owner)
+        else:
+            store = JsonConversationStore(
+                settings.conversations_file, search_cache=_search_cache(str(settings.data_dir))
+            )
+        ss["store"], ss["store_where"] = store, where
         documents = _documents(str(settings.data_dir), settings.max_file_mb)
         ss["chat"] = ChatSession(
             store,
             documents=documents,
-            toolbox=_toolbox(
-                settings, documents.store, scope=settings.data_dir.name if settings.accounts else ""
-            ),
+            toolbox=_toolbox(settings, documents.store, scope=owner),
             voices=_voices(str(settings.shared_dir), settings.environment),
         )
     if "provider_label" not in ss:

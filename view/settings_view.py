@@ -164,14 +164,13 @@ def data_section() -> None:
     """Where conversations are kept."""
     st.subheader("Data")
     store = session.chat().store
-    path = store.location
     try:
         count = len(store.list())
     except BnaGPTError as error:
         session.show_error(error)
         count = None
     if session.account() is None:
-        st.markdown(f"Conversations: `{path}` and the folder `{path.with_suffix('')}` beside it")
+        st.markdown(f"Conversations: {store.describe()}")
     if count is not None:
         moved = " Move them with BNAGPT_DATA_DIR." if session.account() is None else ""
         st.caption(f"{count} conversations.{moved}")

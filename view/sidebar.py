@@ -259,10 +259,14 @@ def _set_action(action: str, conversation_id: str) -> None:
 
 
 def _clear_action() -> None:
-    st.session_state.pop("sidebar_action", None)
+    action = st.session_state.pop("sidebar_action", None)
+    if action:
+        st.session_state.pop(f"rename_seen_{action[1]}", None)
 
 
 def _rename_form(summary: ConversationSummary) -> None:
+    # The name this tab showed when the form opened: a rename made meanwhile elsewhere is not overwritten.
+    seen = st.session_state.setdefault(f"rename_seen_{summary.id}", summary.name)
     with st.form(f"rename_form_{summary.id}"):
         new_name = st.text_input(
             "New name",
@@ -278,9 +282,10 @@ def _rename_form(summary: ConversationSummary) -> None:
         st.rerun()
     if saved:
         try:
-            stored = session.chat().rename(summary.id, new_name)
+            stored = session.chat().rename(summary.id, new_name, expected=seen)
         except BnaGPTError as error:
             session.show_error(error)
+            st.session_state.pop(f"rename_seen_{summary.id}", None)
             return
         _clear_action()
         session.flash("success", f"Renamed to “{stored}”.{trimmed_note(new_name, stored)}")

@@ -1,0 +1,179 @@
+"""The PostgreSQL backend on a real, throwaway PostgreSQL: the same behaviour as the JSON files (each
+contract test runs on both), full-text search, migrations, owners kept apart, many processes at once, and
+two app processes on one database."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from errors import ChangedMeanwhile, ConversationNotFound, NameTaken, StoreError
+from model import database as database_module
+from model.conversation import Conversation
+from model.conversation_store import ConversationStore
+from model.database import Database, migrate
+from model.json_store import JsonConversationStore
+from model.message import Message, Role
+from model.postgres_store import PostgresConversationStore
+from tests import store_worker
+
+Opener = Callable[[], ConversationStore]
+
+
+def user(text: str) -> Message:
+    return Message(Role.USER, text)
+
+
+@pytest.fixture(params=["files", "postgres"])
+def open_store(request, tmp_path) -> Opener:
+    """Opens a new store object on one set of data (a new object is another tab or process)."""
+    if request.param == "files":
+        return lambda: JsonConversationStore(tmp_path / "conversations.json")
+    database = Database(request.getfixturevalue("database_url"))
+    request.addfinalizer(database.close)
+    return lambda: PostgresConversationStore(database, owner="u1")
+
+
+def test_what_is_saved_is_what_another_process_reads(open_store):
+    """Create, append, rename, place and delete are seen by another store object at once."""
+    store, other = open_store(), open_store()
+    created = store.create("Trip", [user("hello")])
+    store.append(created.id, Message(Role.ASSISTANT, "hi"))
+    assert [m.content for m in other.get(created.id).messages] == ["hello", "hi"]
+    other.append(created.id, user("more"))
+    other.rename(created.id, "Renamed")
+    assert [(s.name, s.message_count) for s in store.list()] == [("Renamed", 3)]
+    assert [m.content for m in store.get(created.id).messages] == ["hello", "hi", "more"]
+    second = store.create("second")
+    assert [s.name for s in other.list()] == ["second", "Renamed"]
+    store.place(second.id, pinned=True, folder="Work")
+    assert other.list()[0].placement.folder == "Work"
+    other.delete(second.id)
+    with pytest.raises(ConversationNotFound):
+        store.get(second.id)
+    loaded = store.get(created.id)
+    loaded.messages.append(user("not saved"))
+    assert len(store.get(created.id).messages) == 3
+
+
+def test_names_versions_trash_and_imports_behave_alike(open_store):
+    """A taken name is refused or suffixed; a new version of a question is chosen and can be left; the
+    trash empties; an import keeps times and never overwrites."""
+    store = open_store()
+    first = store.create("Plans", [user("one")])
+    other = store.create("Other")
+    with pytest.raises(NameTaken):
+        store.create("Plans")
+    with pytest.raises(NameTaken):
+        store.rename(other.id, "Plans")
+    assert store.create("Plans", rename_if_taken=True).name == "Plans (2)"
+    question = store.get(first.id).messages[0]
+    store.add(first.id, None, user("one, edited"))
+    assert [m.content for m in open_store().get(first.id).path()] == ["one, edited"]
+    store.choose(first.id, question.id)
+    assert [m.content for m in open_store().get(first.id).path()] == ["one"]
+    old = datetime(2024, 5, 1, tzinfo=UTC)
+    added = store.add_many(
+        [Conversation(name="Plans", messages=[user("imported")], created_at=old, updated_at=old)]
+    )
+    assert added[0].name == "Plans (3)" and open_store().get(added[0].id).updated_at == old
+    store.place(other.id, trashed_at=datetime.now(UTC) - timedelta(days=40))
+    assert store.empty_trash(timedelta(days=30)) == 1
+    assert sorted(s.name for s in open_store().list()) == ["Plans", "Plans (2)", "Plans (3)"]
+    assert len(open_store().everything()) == 3
+
+
+def test_a_rename_over_another_tabs_rename_is_refused(open_store):
+    """Two tabs rename one chat: the second, which saw the old name, is told and saves nothing."""
+    store = open_store()
+    chat = store.create("Old name")
+    open_store().rename(chat.id, "First tab's name", expected="Old name")
+    with pytest.raises(ChangedMeanwhile, match="First tab's name"):
+        open_store().rename(chat.id, "Second tab's name", expected="Old name")
+    assert store.get(chat.id).name == "First tab's name"
+
+
+def test_search_finds_every_word_with_a_snippet_and_leaves_out_the_trash(open_store):
+    """Keyword search: words of the name or messages (any case, word starts on PostgreSQL), the passage
+    that matched, the trash left out."""
+    store = open_store()
+    store.create("Lisbon trip", [user("Book the train to Sintra on Friday")])
+    cake = store.create("Kitchen", [user("Carrot cake with CHOCOLATE frosting, please")])
+    gone = store.create("Old cake", [user("chocolate cake from last year")])
+    store.place(gone.id, trashed_at=datetime.now(UTC))
+    hits = store.search("chocolate carrot")
+    assert [(h.summary.id, "CHOCOLATE" in h.snippet) for h in hits] == [(cake.id, True)]
+    assert [h.summary.name for h in store.search("lisbon")] == ["Lisbon trip"]
+    assert store.search("lisbon")[0].snippet == ""
+    assert store.search("sintra friday")[0].summary.name == "Lisbon trip"
+    assert store.search("nothing-like-this") == []
+
+
+def test_owners_never_see_each_other(database_url):
+    """Two owners on one database: lists, reads, search and deletes stay within each."""
+    database = Database(database_url)
+    ana, bia = PostgresConversationStore(database, "ana"), PostgresConversationStore(database, "bia")
+    secret = ana.create("Diary", [user("the secret word is heron")])
+    bia.create("Diary", [user("mine")])  # the same name is free for another owner
+    assert [s.name for s in bia.list()] == ["Diary"]
+    with pytest.raises(ConversationNotFound):
+        bia.get(secret.id)
+    with pytest.raises(ConversationNotFound):
+        bia.delete(secret.id)
+    assert bia.search("heron") == []
+    assert [m.content for m in ana.get(secret.id).messages] == ["the secret word is heron"]
+    database.close()
+
+
+def test_migrations_run_once_and_a_newer_schema_is_left_alone(database_url, monkeypatch):
+    """The schema comes up on first use; several processes migrating at once apply it once; a schema
+    from a newer bnaGPT is refused without a change."""
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        versions = pool.map(store_worker.migrate_database, [database_url] * 4)
+    assert versions == [database_module.MIGRATIONS[-1][0]] * 4
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM bnagpt_schema").fetchone()[0] == len(
+            database_module.MIGRATIONS
+        )
+        conn.execute("INSERT INTO bnagpt_schema (version) VALUES (999)")
+        conn.commit()
+        with pytest.raises(StoreError, match="newer than this bnaGPT"):
+            migrate(conn)
+
+
+def test_an_unreachable_database_is_explained():
+    """A wrong address says which database and what to check, and does not hang."""
+    store = PostgresConversationStore(Database("postgresql://nobody@127.0.0.1:9/none", timeout=3))
+    with pytest.raises(StoreError, match=r"Could not reach the database at 127\.0\.0\.1:9/none"):
+        store.list()
+
+
+def test_concurrent_saves_on_postgres_lose_nothing(database_url):
+    """8 processes x 4 threads x 50 saves into one conversation: all 1,600 messages, each thread's in order."""
+    processes, threads, saves = 8, 4, 50
+    database = Database(database_url)
+    conversation = PostgresConversationStore(database, "u1").create("busy")
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(
+            target=store_worker.append_many_postgres,
+            args=(database_url, "u1", conversation.id, w, threads, saves),
+        )
+        for w in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=600)
+        assert worker.exitcode == 0
+    contents = [m.content for m in PostgresConversationStore(database, "u1").get(conversation.id).messages]
+    assert len(contents) == processes * threads * saves
+    for w in range(processes):
+        for t in range(threads):
+            mine = [c for c in contents if c.startswith(f"{w}-{t}-")]
+            assert mine == [f"{w}-{t}-{i}" for i in range(saves)]
+    database.close()
