@@ -44,6 +44,9 @@ from model.account import (
     now,
 )
 from model.account_store import AccountStore, Ledger
+from model.codec import encode_export
+from model.database import Database
+from model.postgres_store import PostgresConversationStore
 
 MODES = ("local", "sso")
 USERS_FOLDER = "users"
@@ -77,8 +80,15 @@ _DUMMY = _hasher.hash(secrets.token_hex(16))
 class Accounts:
     """The accounts of one data folder."""
 
-    def __init__(self, root: Path, session_hours: float = 168.0, clock: Callable[[], datetime] = now) -> None:
+    def __init__(
+        self,
+        root: Path,
+        session_hours: float = 168.0,
+        clock: Callable[[], datetime] = now,
+        database: Database | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.database = database  # where chats and assistants are, with BNAGPT_DATABASE_URL
         self.store = AccountStore(self.root / "accounts.json")
         self.session_length = timedelta(hours=session_hours)
         self._clock = clock
@@ -286,6 +296,8 @@ class Accounts:
             _existing(ledger, account_id)
             del ledger.accounts[account_id]
             ledger.sessions = {d: g for d, g in ledger.sessions.items() if g.account != account_id}
+        if self.database is not None:
+            self.database.forget(account_id)
         shutil.rmtree(folder, ignore_errors=True)
 
     def set_providers(self, admin: Account, kinds: Sequence[str] | None) -> None:
@@ -309,6 +321,12 @@ class Accounts:
                 for path in sorted(folder.rglob("*")):
                     if path.is_file() and not path.name.endswith(".lock"):
                         archive.write(path, f"data/{path.relative_to(folder)}")
+            if self.database is not None:
+                chats = PostgresConversationStore(self.database, account_id).everything()
+                archive.writestr("data/conversations-export.json", encode_export(chats))
+                assistants = self.database.document(account_id, "assistants").read()
+                if assistants is not None:
+                    archive.writestr("data/assistants.json", assistants)
         return buffer.getvalue()
 
     # Inside
@@ -350,6 +368,8 @@ class Accounts:
 
     def _adopt(self, account_id: str) -> None:
         """Give a single-user install's data to its first account, after copying it aside."""
+        if self.database is not None:
+            self.database.give("", account_id)
         owned = [self.root / name for name in OWNED if (self.root / name).exists()]
         if not owned:
             return

@@ -12,6 +12,7 @@ from filelock import FileLock
 
 from errors import AssistantNotFound, InvalidAssistant, StoreError
 from model.assistant import BUILTINS, Assistant, clean_assistant
+from model.database import Database
 from utils.files import atomic_write, locked, set_aside
 
 FORMAT = "bnagpt-assistants"
@@ -68,28 +69,16 @@ class AssistantStore:
             self._write(assistants)
 
     def _read(self, locked: bool = False) -> dict[str, Assistant]:
-        try:
-            raw = self._path.read_bytes()
-        except FileNotFoundError:
+        raw = self._raw()
+        if raw is None:
             return {}
-        except OSError as error:
-            raise StoreError(f"Could not read {self._path}: {error.strerror}.") from None
         try:
-            document = json.loads(raw.decode("utf-8"))
-            if not isinstance(document, dict) or document.get("format") != FORMAT:
-                raise ValueError("not a bnaGPT assistants file")
-            items = document["assistants"]
-            return {a.id: a for a in (Assistant.from_dict(item) for item in items)}
+            return _parse(raw)
         except (ValueError, KeyError, TypeError, InvalidAssistant, RecursionError) as problem:
             if not locked:
                 with self._locked():
                     return self._read(locked=True)
-            aside = set_aside(self._path)
-            self.notices.append(
-                f"{self._path.name} could not be read ({problem}). It was moved, untouched, to {aside}; "
-                "your assistants are in it."
-            )
-            return {}
+            return self._unreadable(str(problem))
 
     def _write(self, assistants: dict[str, Assistant]) -> None:
         document = {
@@ -97,7 +86,58 @@ class AssistantStore:
             "version": VERSION,
             "assistants": [a.to_dict() for a in assistants.values()],
         }
-        atomic_write(self._path, (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+        self._save((json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+
+    # -- where the document lives: a file here, a row in PostgresAssistantStore ---------------------
+
+    def _raw(self) -> bytes | None:
+        try:
+            return self._path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StoreError(f"Could not read {self._path}: {error.strerror}.") from None
+
+    def _save(self, raw: bytes) -> None:
+        atomic_write(self._path, raw)
+
+    def _unreadable(self, problem: str) -> dict[str, Assistant]:
+        aside = set_aside(self._path)
+        self.notices.append(
+            f"{self._path.name} could not be read ({problem}). It was moved, untouched, to {aside}; "
+            "your assistants are in it."
+        )
+        return {}
 
     def _locked(self) -> AbstractContextManager[None]:
         return locked(self._lock, self._path)
+
+
+class PostgresAssistantStore(AssistantStore):
+    """One owner's assistants as a document in the database (BNAGPT_DATABASE_URL)."""
+
+    def __init__(self, database: Database, owner: str = "") -> None:
+        super().__init__(Path(database.label) / owner / "assistants")
+        self.owner = owner
+        self._document = database.document(owner, "assistants")
+
+    def _raw(self) -> bytes | None:
+        return self._document.read()
+
+    def _save(self, raw: bytes) -> None:
+        self._document.write(raw)
+
+    def _unreadable(self, problem: str) -> dict[str, Assistant]:
+        raise StoreError(
+            f"The assistants in the database could not be read ({problem}); nothing was changed."
+        )
+
+    def _locked(self) -> AbstractContextManager[None]:
+        return self._document.locked()
+
+
+def _parse(raw: bytes) -> dict[str, Assistant]:
+    document = json.loads(raw.decode("utf-8"))
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ValueError("not a bnaGPT assistants file")
+    return {a.id: a for a in (Assistant.from_dict(item) for item in document["assistants"])}

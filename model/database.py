@@ -8,6 +8,8 @@ and each runs in its own transaction with the version it brings: a failed one ch
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from psycopg import Connection, OperationalError
@@ -42,7 +44,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE TABLE documents (
             owner text NOT NULL,
             name text NOT NULL,
-            body bytea NOT NULL,
+            body bytea,
             PRIMARY KEY (owner, name)
         );
         """,
@@ -84,11 +86,82 @@ class Database:
                     self._pool = pool
         return self._pool
 
+    def document(self, owner: str, name: str) -> Document:
+        """One owner's named document (their assistants, say)."""
+        return Document(self, owner, name)
+
+    def give(self, owner: str, to: str) -> None:
+        """Hand everything of one owner to another (the single user's chats to the first account)."""
+        with self.pool.connection() as conn, conn.transaction():
+            for table in ("conversations", "documents", "owners"):
+                conn.execute(f"UPDATE {table} SET owner = %s WHERE owner = %s", (to, owner))
+
+    def forget(self, owner: str) -> None:
+        """Delete everything of one owner."""
+        with self.pool.connection() as conn, conn.transaction():
+            for table in ("conversations", "documents", "owners"):
+                conn.execute(f"DELETE FROM {table} WHERE owner = %s", (owner,))
+
     def close(self) -> None:
         """Close every connection."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+
+class Document:
+    """A named blob of one owner in the `documents` table, changed under a row lock like a locked file."""
+
+    def __init__(self, database: Database, owner: str, name: str) -> None:
+        self.database, self.owner, self.name = database, owner, name
+        self._local = threading.local()  # the connection of a `locked()` block, per thread
+
+    def read(self) -> bytes | None:
+        """The document, or None if it was never written."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            return self._select(held)
+        with self.database.pool.connection() as conn:
+            return self._select(conn)
+
+    def write(self, raw: bytes) -> None:
+        """Replace the document (inside `locked()`, or on its own)."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            self._upsert(held, raw)
+            return
+        with self.database.pool.connection() as conn:
+            self._upsert(conn, raw)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """A transaction holding the document's row: other writers, in any process, wait for it."""
+        with self.database.pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO documents (owner, name, body) VALUES (%s, %s, NULL) ON CONFLICT DO NOTHING",
+                (self.owner, self.name),
+            )
+            conn.execute(
+                "SELECT 1 FROM documents WHERE owner = %s AND name = %s FOR UPDATE", (self.owner, self.name)
+            )
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    def _select(self, conn: Connection) -> bytes | None:
+        row = conn.execute(
+            "SELECT body FROM documents WHERE owner = %s AND name = %s", (self.owner, self.name)
+        ).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    def _upsert(self, conn: Connection, raw: bytes) -> None:
+        conn.execute(
+            "INSERT INTO documents (owner, name, body) VALUES (%s, %s, %s) "
+            "ON CONFLICT (owner, name) DO UPDATE SET body = excluded.body",
+            (self.owner, self.name, raw),
+        )
 
 
 def migrate(conn: Connection) -> int:

@@ -4,15 +4,21 @@ two app processes on one database."""
 
 from __future__ import annotations
 
+import io
 import multiprocessing
+import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
+from controller.accounts import Accounts
 from errors import ChangedMeanwhile, ConversationNotFound, NameTaken, StoreError
 from model import database as database_module
+from model.assistant import Assistant
+from model.assistant_store import PostgresAssistantStore
 from model.conversation import Conversation
 from model.conversation_store import ConversationStore
 from model.database import Database, migrate
@@ -20,6 +26,7 @@ from model.json_store import JsonConversationStore
 from model.message import Message, Role
 from model.postgres_store import PostgresConversationStore
 from tests import store_worker
+from tests.conftest import Scripted, chat_texts, new_app, sidebar_names, wait_until
 
 Opener = Callable[[], ConversationStore]
 
@@ -176,4 +183,67 @@ def test_concurrent_saves_on_postgres_lose_nothing(database_url):
         for t in range(threads):
             mine = [c for c in contents if c.startswith(f"{w}-{t}-")]
             assert mine == [f"{w}-{t}-{i}" for i in range(saves)]
+    database.close()
+
+
+def test_assistants_live_in_the_database_for_each_owner(database_url):
+    """Saved, listed, changed and deleted through the database; another store object (process) sees it;
+    another owner has none of them."""
+    database = Database(database_url)
+    mine = PostgresAssistantStore(database, "ana")
+    saved = mine.save(Assistant(id="a1", name="Tutor", instructions="Teach step by step."))
+    mine.save(replace(saved, instructions="Teach slowly."))
+    again = PostgresAssistantStore(database, "ana")
+    tutor = again.get("a1")
+    assert (tutor.instructions, tutor.version) == ("Teach slowly.", 2)
+    assert "a1" not in {a.id for a in PostgresAssistantStore(database, "bia").list()}
+    again.delete("a1")
+    assert "a1" not in {a.id for a in mine.list()}
+    database.close()
+
+
+def test_the_app_keeps_chats_and_assistants_in_the_database(
+    database_url, scripted_server, monkeypatch, tmp_path
+):
+    """With BNAGPT_DATABASE_URL the app writes a chat and its reply to PostgreSQL, not to the files; a
+    second tab (a new session) lists and opens it."""
+    monkeypatch.setenv("BNAGPT_DATABASE_URL", database_url)
+    monkeypatch.setenv("BNAGPT_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", scripted_server.url)
+    monkeypatch.setenv("BNAGPT_OPENAI_MODEL", "m")
+    scripted_server.script = Scripted(stream_chunks=["Stored ", "in PostgreSQL."])
+    at = new_app()
+    at.chat_input[0].set_value("Where do you keep this?").run()
+    assert not at.exception
+    database = Database(database_url)
+    store = PostgresConversationStore(database, "")
+    assert wait_until(lambda: [s.message_count for s in store.list()] == [2], 30)
+    [summary] = store.list()
+    assert [m.content for m in store.get(summary.id).messages] == [
+        "Where do you keep this?",
+        "Stored in PostgreSQL.",
+    ]
+    assert not (tmp_path / "conversations.json").exists()
+    second = new_app(c=summary.id)
+    assert sidebar_names(second) == [summary.name]
+    assert chat_texts(second)[-1] == ("assistant", "Stored in PostgreSQL.")
+    database.close()
+
+
+def test_accounts_on_the_database_adopt_export_and_delete(database_url, tmp_path):
+    """The single user's chats in the database become the first account's; an admin's export of another
+    account carries their chats; deleting the account deletes them."""
+    database = Database(database_url)
+    single = PostgresConversationStore(database, "")
+    single.create("Before accounts", [user("old chat")])
+    keeper = Accounts(tmp_path, database=database)
+    admin = keeper.sign_up("ana", "Ana", "correct horse battery")
+    assert single.list() == []
+    assert [s.name for s in PostgresConversationStore(database, admin.id).list()] == ["Before accounts"]
+    bia = keeper.sign_up("bia", "Bia", "correct horse battery", invite=keeper.invite(admin))
+    PostgresConversationStore(database, bia.id).create("Bia's plans", [user("a private plan")])
+    archive = zipfile.ZipFile(io.BytesIO(keeper.export(admin, bia.id)))
+    assert b"a private plan" in archive.read("data/conversations-export.json")
+    keeper.delete(admin, bia.id)
+    assert PostgresConversationStore(database, bia.id).list() == []
     database.close()

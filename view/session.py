@@ -32,7 +32,7 @@ from controller.voices import Voices
 from errors import BnaGPTError
 from model.account import Account
 from model.assistant import Assistant
-from model.assistant_store import AssistantStore
+from model.assistant_store import AssistantStore, PostgresAssistantStore
 from model.backups import Backups
 from model.conversation import Conversation
 from model.conversation_store import ConversationStore
@@ -199,14 +199,14 @@ def database(url: str) -> Database:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _accounts(root: str, session_hours: float) -> Accounts:
-    return Accounts(Path(root), session_hours)
+def _accounts(root: str, session_hours: float, database_url: str) -> Accounts:
+    return Accounts(Path(root), session_hours, database=database(database_url) if database_url else None)
 
 
 def accounts() -> Accounts:
     """The accounts of the data folder (with BNAGPT_ACCOUNTS on)."""
     s = settings()
-    return _accounts(str(s.shared_dir), s.session_hours)
+    return _accounts(str(s.shared_dir), s.session_hours, s.database_url)
 
 
 def account() -> Account | None:
@@ -231,7 +231,7 @@ def _who(settings: Settings) -> Account | None:
     ss["account"] = ss["waiting"] = None
     if not settings.accounts:
         return None
-    keeper = _accounts(str(settings.shared_dir), settings.session_hours)
+    keeper = _accounts(str(settings.shared_dir), settings.session_hours, settings.database_url)
     if settings.accounts == "sso":
         if not st.user.is_logged_in:
             return None
@@ -367,7 +367,15 @@ def settings() -> Settings:
 
 def assistants() -> AssistantStore:
     """The assistants saved beside the conversations."""
-    return _beside_data("assistant_store", "assistants.json", AssistantStore)
+    s = settings()
+    if not s.database_url:
+        return _beside_data("assistant_store", "assistants.json", AssistantStore)
+    person = account()
+    owner = person.id if person is not None else ""
+    kept = st.session_state.get("assistant_store")
+    if not isinstance(kept, PostgresAssistantStore) or kept.owner != owner:
+        kept = st.session_state["assistant_store"] = PostgresAssistantStore(database(s.database_url), owner)
+    return kept
 
 
 def chat() -> ChatSession:
