@@ -68,6 +68,19 @@ class AssistantStore:
                 raise AssistantNotFound("That assistant is no longer saved.")
             self._write(assistants)
 
+    def document(self) -> bytes | None:
+        """The saved assistants exactly as stored (None: none saved yet), to copy elsewhere."""
+        return self._raw()
+
+    def replace_document(self, raw: bytes) -> None:
+        """Make a copied document the saved assistants; raise InvalidAssistant if it is not one."""
+        try:
+            _parse(raw)
+        except (ValueError, KeyError, TypeError, RecursionError) as problem:
+            raise InvalidAssistant(f"Not a bnaGPT assistants document ({problem}).") from None
+        with self._locked():
+            self._save(raw)
+
     def _read(self, locked: bool = False) -> dict[str, Assistant]:
         raw = self._raw()
         if raw is None:

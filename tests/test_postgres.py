@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,7 +22,8 @@ from controller.accounts import Accounts
 from errors import ChangedMeanwhile, ConversationNotFound, NameTaken, StoreError
 from model import database as database_module
 from model.assistant import Assistant
-from model.assistant_store import PostgresAssistantStore
+from model.assistant_store import AssistantStore, PostgresAssistantStore
+from model.codec import encode_conversation
 from model.conversation import Conversation
 from model.conversation_store import ConversationStore
 from model.database import Database, migrate
@@ -26,7 +31,7 @@ from model.json_store import JsonConversationStore
 from model.message import Message, Role
 from model.postgres_store import PostgresConversationStore
 from tests import store_worker
-from tests.conftest import Scripted, chat_texts, new_app, sidebar_names, wait_until
+from tests.conftest import PROJECT, Scripted, chat_texts, new_app, sidebar_names, wait_until
 
 Opener = Callable[[], ConversationStore]
 
@@ -247,3 +252,56 @@ def test_accounts_on_the_database_adopt_export_and_delete(database_url, tmp_path
     keeper.delete(admin, bia.id)
     assert PostgresConversationStore(database, bia.id).list() == []
     database.close()
+
+
+def _fingerprint(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _migrate(*args: str, data_dir: Path, url: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BNAGPT_DATA_DIR": str(data_dir), "BNAGPT_DATABASE_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "utils.migrate", *args],
+        check=False,
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_migrate_command_copies_both_ways_checked_and_leaves_the_source(database_url, tmp_path):
+    """Files → PostgreSQL → new files: every owner's chats (versions, times, placement) and assistants
+    arrive identical; the source folder is byte for byte unchanged; a target with data is refused."""
+    source = tmp_path / "source"
+    single = JsonConversationStore(source / "conversations.json")
+    chat = single.create("Plans", [user("one"), Message(Role.ASSISTANT, "two")])
+    single.add(chat.id, None, user("one, edited"))
+    single.place(chat.id, pinned=True, folder="Work")
+    single.create("Old", [user("archived")])
+    AssistantStore(source / "assistants.json").save(Assistant(id="a1", name="Tutor", instructions="Teach."))
+    account = source / "users" / "0123456789abcdef"
+    JsonConversationStore(account / "conversations.json").create("Bia's", [user("a private plan")])
+    before = _fingerprint(source)
+
+    done = _migrate("to-postgres", data_dir=source, url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert "the single user: 2 chats and 1 assistants copied and checked" in done.stdout
+    assert "account 0123456789abcdef: 1 chats and 0 assistants copied and checked" in done.stdout
+    assert _fingerprint(source) == before
+    database = Database(database_url)
+    assert [m.content for m in PostgresConversationStore(database, "").get(chat.id).path()] == ["one, edited"]
+    database.close()
+
+    again = _migrate("to-postgres", data_dir=source, url=database_url)
+    assert again.returncode == 1 and "already has chats" in again.stderr
+
+    back = tmp_path / "back"
+    done = _migrate("to-files", data_dir=back, url=database_url)
+    assert done.returncode == 0, done.stderr
+    for store in ("conversations.json", "users/0123456789abcdef/conversations.json"):
+        original, returned = JsonConversationStore(source / store), JsonConversationStore(back / store)
+        assert [encode_conversation(c) for c in original.everything()] == [
+            encode_conversation(c) for c in returned.everything()
+        ]
+    assert (back / "assistants.json").read_bytes() == (source / "assistants.json").read_bytes()
