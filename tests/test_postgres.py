@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from playwright.sync_api import expect
 
 from controller.accounts import Accounts
 from errors import ChangedMeanwhile, ConversationNotFound, NameTaken, StoreError
@@ -31,7 +32,8 @@ from model.json_store import JsonConversationStore
 from model.message import Message, Role
 from model.postgres_store import PostgresConversationStore
 from tests import store_worker
-from tests.conftest import PROJECT, Scripted, chat_texts, new_app, sidebar_names, wait_until
+from tests.conftest import PROJECT, Scripted, chat_texts, new_app, serve_app, sidebar_names, wait_until
+from tests.test_browser import bubbles, send
 
 Opener = Callable[[], ConversationStore]
 
@@ -305,3 +307,60 @@ def test_the_migrate_command_copies_both_ways_checked_and_leaves_the_source(data
             encode_conversation(c) for c in returned.everything()
         ]
     assert (back / "assistants.json").read_bytes() == (source / "assistants.json").read_bytes()
+
+
+@pytest.mark.browser
+@pytest.mark.engine
+def test_two_app_processes_on_one_database_work_as_one(database_url, page, tmp_path):
+    """Two `streamlit run` processes on different ports and one database: a chat answered by the local
+    engine in the first shows, with its reply, in the second after a reload, and a rename made in the
+    second shows in the first."""
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    shared = {"BNAGPT_DATABASE_URL": database_url}
+    with (
+        serve_app(first_dir, {**shared, "BNAGPT_PROVIDER": "local"}) as first,
+        serve_app(second_dir, {**shared, "BNAGPT_PROVIDER": "groq"}) as second,
+    ):
+        page.goto(first)
+        send(page, "Name three colours of the rainbow.")
+        expect(page.locator('[data-testid="stChatMessage"] button', has_text="Stop")).to_have_count(0)
+        database = Database(database_url)
+        store = PostgresConversationStore(database, "")
+        assert wait_until(lambda: [s.message_count for s in store.list()] == [2], 120)
+        [summary] = store.list()
+        reply = store.get(summary.id).messages[1].content
+        other = page.context.new_page()
+        other.goto(second)
+        other.get_by_role("button", name=summary.name).first.click()
+        expect(bubbles(other).first).to_contain_text("Name three colours of the rainbow.")
+        expect(bubbles(other).nth(1)).to_contain_text(reply.split()[0])
+        store.rename(summary.id, "Colours, renamed elsewhere")
+        other.reload()
+        expect(other.get_by_role("button", name="Colours, renamed elsewhere")).to_be_visible()
+        page.reload()
+        expect(page.get_by_role("button", name="Colours, renamed elsewhere")).to_be_visible()
+        assert (
+            not (first_dir / "conversations.json").exists()
+            and not (second_dir / "conversations.json").exists()
+        )
+        database.close()
+
+
+def test_two_tabs_renaming_one_chat_never_overwrite_each_other(database_url, monkeypatch):
+    """Both tabs open the rename form on the same chat; the second to save is told, and keeps nothing
+    of its own over the first's."""
+    monkeypatch.setenv("BNAGPT_DATABASE_URL", database_url)
+    database = Database(database_url)
+    chat = PostgresConversationStore(database, "").create("Old name", [user("hi")])
+    tabs = [new_app(), new_app()]
+    for tab in tabs:
+        tab.sidebar.button(key=f"rename_{chat.id}").click().run()
+    tabs[0].sidebar.text_input(key=f"rename_input_{chat.id}").set_value("First tab's name")
+    next(b for b in tabs[0].sidebar.button if b.label == "Rename").click().run()
+    tabs[1].sidebar.text_input(key=f"rename_input_{chat.id}").set_value("Second tab's name")
+    next(b for b in tabs[1].sidebar.button if b.label == "Rename").click().run()
+    assert any("in another tab meanwhile" in e.value for e in tabs[1].error)
+    assert PostgresConversationStore(database, "").get(chat.id).name == "First tab's name"
+    database.close()
