@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, one table, the same figures as JSON under bench/results/.
 
 Run: .venv/bin/python -m bench [--quick]
-     [--only streaming,store,page,serve,concurrency,browser,models,documents,tools,media]
+     [--only streaming,store,replicas,page,serve,concurrency,browser,models,documents,tools,media]
 `--quick` uses fewer repeats and at most 1,000 conversations, to check the suite itself runs.
 """
 
@@ -21,7 +21,8 @@ from bench.stats import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = (
-    "streaming", "store", "page", "serve", "concurrency", "browser", "models", "documents", "tools", "media"
+    "streaming", "store", "replicas", "page", "serve", "concurrency", "browser", "models", "documents",
+    "tools", "media",
 )  # fmt: skip
 
 
@@ -64,7 +65,19 @@ def verdict(figure: Figure) -> str:
 
 def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
     """Run the chosen sections in order."""
-    from bench import browser, concurrency, documents, media, models, page, serve, store, streaming, tools
+    from bench import (
+        browser,
+        concurrency,
+        documents,
+        media,
+        models,
+        page,
+        replicas,
+        serve,
+        store,
+        streaming,
+        tools,
+    )  # fmt: skip
 
     figures: list[Figure] = []
     for section in sections:
@@ -74,6 +87,8 @@ def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
             figures += streaming.run(3 if quick else 7)
         elif section == "store":
             figures += store.run((100, 1000) if quick else (100, 1000, 10000), 10 if quick else store.REPEATS)
+        elif section == "replicas":
+            figures += replicas.run(5 if quick else replicas.TURNS)
         elif section == "page":
             figures += page.run(5 if quick else page.REPEATS)
         elif section == "serve":

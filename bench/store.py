@@ -1,17 +1,22 @@
-"""Store: save after a turn, list, open, search, rename and delete with 100, 1,000 and 10,000 conversations.
+"""Store: save after a turn, list, open, search, rename and delete with 100, 1,000 and 10,000 conversations,
+on the JSON files and on PostgreSQL.
 
 Run: .venv/bin/python -m bench.store [counts…]
 Each conversation has 50 messages of realistic, varied lengths (questions of a sentence or a paragraph,
 answers of one to several paragraphs with lists and code), generated with a fixed seed. Every operation
-is timed on the real JSON store in a temporary folder, on a store object that has already read the data
-once, as a browser tab's store has; "first list" is a new store reading it all for the first time.
+is timed on the real store, in a temporary folder or a throwaway PostgreSQL cluster of Debian's server on
+loopback (utils/pg_cluster.py: fsync off, as a benchmark of the app, not of the disk), on a store object
+that has already read the data once, as a browser tab's store has; "first list" is a new store reading it
+all for the first time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -20,8 +25,12 @@ from bench.stats import Figure, summarise, time_ms
 from model import tree
 from model.backups import Backups
 from model.conversation import Conversation
+from model.conversation_store import ConversationStore
+from model.database import Database
 from model.json_store import JsonConversationStore
 from model.message import Message, Role, utc_now
+from model.postgres_store import PostgresConversationStore
+from utils import pg_cluster
 
 SECTION = "2 store"
 MESSAGES = 50
@@ -84,7 +93,7 @@ def branched(rng: random.Random, messages: int, forks: int) -> Conversation:
     return chat
 
 
-def fill(store: JsonConversationStore, count: int, seed: int = 1, messages: int = MESSAGES) -> None:
+def fill(store: ConversationStore, count: int, seed: int = 1, messages: int = MESSAGES) -> None:
     """Add `count` generated conversations, a thousand per write of the index."""
     rng = random.Random(seed)
     for first in range(0, count, 1000):
@@ -92,29 +101,63 @@ def fill(store: JsonConversationStore, count: int, seed: int = 1, messages: int 
         store.add_many(batch)
 
 
-def run(counts: tuple[int, ...] = (100, 1000, 10000), repeats: int = REPEATS) -> list[Figure]:
-    """Time each operation at each count."""
+def run(
+    counts: tuple[int, ...] = (100, 1000, 10000),
+    repeats: int = REPEATS,
+    backends: tuple[str, ...] = ("files", "postgres"),
+) -> list[Figure]:
+    """Time each operation at each count, on each backend (PostgreSQL only where it is installed)."""
     figures = []
-    for count in counts:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "conversations.json"
-            fill(JsonConversationStore(path), count)
-            figures += _measure(path, count, repeats)
+    for backend in backends:
+        if backend == "postgres" and pg_cluster.binaries() is None:
+            print("  PostgreSQL is not installed: its store figures are left out", flush=True)
+            continue
+        for count in counts:
+            with _opened(backend) as open_store:
+                fill(open_store(), count)
+                figures += _measure(open_store, count, repeats, backend)
     return figures
 
 
-def _measure(path: Path, count: int, repeats: int) -> list[Figure]:
+@contextlib.contextmanager
+def _opened(backend: str) -> Iterator[Callable[[], ConversationStore]]:
+    """A way to open new store objects on one empty set of data."""
+    if backend == "files":
+        with tempfile.TemporaryDirectory() as folder:
+            yield lambda: JsonConversationStore(Path(folder) / "conversations.json")
+        return
+    with pg_cluster.cluster() as url:
+        database = Database(url)
+        try:
+            yield lambda: PostgresConversationStore(database)
+        finally:
+            database.close()
+
+
+def postgres_version() -> str:
+    """The version of Debian's PostgreSQL server the figures are measured on."""
+    with pg_cluster.cluster() as url:
+        database = Database(url)
+        with database.pool.connection() as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+        database.close()
+    return f"PostgreSQL {version}"
+
+
+def _measure(
+    open_store: Callable[[], ConversationStore], count: int, repeats: int, backend: str
+) -> list[Figure]:
     rng = random.Random(2)
-    label = f"{count:,} conversations"
+    label = f"{count:,} conversations" + (", PostgreSQL" if backend == "postgres" else "")
     budget = count == 1000
     figures = []
 
     first_reads = []
     for _ in range(5):
-        first_reads += time_ms(lambda: JsonConversationStore(path).list(), 1, warmup=0)
+        first_reads += time_ms(lambda: open_store().list(), 1, warmup=0)
     figures.append(summarise(SECTION, f"first list (new tab), {label}", "ms", first_reads))
 
-    store = JsonConversationStore(path)
+    store = open_store()
     ids = [s.id for s in store.list()]
     reply = Message(Role.ASSISTANT, _answer(rng))
 
@@ -142,9 +185,11 @@ def _measure(path: Path, count: int, repeats: int) -> list[Figure]:
     rename = time_ms(lambda: store.rename(*_rename_args(next(renamed))), repeats)
     figures.append(summarise(SECTION, f"rename, {label}", "ms", rename))
 
-    # Search reads every chat's messages once per app process, then scans them in memory. A query that
-    # matches nothing scans them all: the worst case, the one held to the budget.
-    store.search_cache.clear()
+    # On the files, search reads every chat's messages once per app process, then scans them in memory;
+    # on PostgreSQL it is one full-text query. A query that matches nothing scans them all: the worst
+    # case, the one held to the budget.
+    if isinstance(store, JsonConversationStore):
+        store.search_cache.clear()
     first = time_ms(lambda: store.search("zebra"), 1, warmup=0)
     figures.append(summarise(SECTION, f"search, first in the process, {label}", "ms", first))
     queries = iter(f"zebra{i} river" for i in range(repeats + 10))
@@ -155,8 +200,9 @@ def _measure(path: Path, count: int, repeats: int) -> list[Figure]:
     common = time_ms(lambda: store.search("bread history"), repeats)
     figures.append(summarise(SECTION, f"search, many matches (first 50), {label}", "ms", common))
 
-    backups = Backups(path.parent / "backups", keep=2)
-    backup = time_ms(lambda: backups.take(store.everything()), 3, warmup=0)
+    with tempfile.TemporaryDirectory() as folder:
+        backups = Backups(Path(folder), keep=2)
+        backup = time_ms(lambda: backups.take(store.everything()), 3, warmup=0)
     figures.append(summarise(SECTION, f"daily backup (in the background), {label}", "ms", backup))
 
     doomed = iter(rng.sample(ids, min(len(ids), repeats + 2)))

@@ -46,6 +46,7 @@ class PostgresConversationStore(TreeStore):
         self.database = database
         self.owner = owner
         self._conn: Connection | None = None  # the write transaction's, inside `_writing()`
+        self._loaded: tuple[str, str, int] | None = None  # (id, name, messages) read for this write
         self._generation: int | None = None
         self._listed: list[ConversationSummary] = []
         self._cached: dict[str, tuple[int, Conversation]] = {}
@@ -164,17 +165,31 @@ class PostgresConversationStore(TreeStore):
         )
         if row is None:
             raise not_found()
-        return _decode(conversation_id, row[0])
+        conversation = _decode(conversation_id, row[0])
+        self._loaded = (conversation_id, conversation.name, len(conversation.messages))
+        return conversation
 
     def _write_conversation(self, conversation: Conversation) -> None:
         summary = conversation.summary()
-        searchable = "\n".join([conversation.name, *(m.content for m in conversation.messages)])
+        # A turn only adds messages (their text is never changed in place): only theirs is indexed then,
+        # not the whole chat again, which at 50 messages tripled the time a write holds the owner's turn.
+        loaded, self._loaded = self._loaded, None
+        messages = conversation.messages
+        if (
+            loaded is not None
+            and loaded[:2] == (conversation.id, conversation.name)
+            and loaded[2] <= len(messages)
+        ):
+            texts, words = [m.content for m in messages[loaded[2] :]], "conversations.words || excluded.words"
+        else:
+            texts, words = [conversation.name, *(m.content for m in messages)], "excluded.words"
+        searchable = "\n".join(texts)
         self._writer().execute(
             "INSERT INTO conversations (owner, id, name, updated_at, trashed, summary, body, words) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, strip(to_tsvector('simple', %s))) "
             "ON CONFLICT (owner, id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at, "
-            "trashed = excluded.trashed, summary = excluded.summary, body = excluded.body, "
-            "words = excluded.words, revision = conversations.revision + 1",
+            f"trashed = excluded.trashed, summary = excluded.summary, body = excluded.body, words = {words}, "
+            "revision = conversations.revision + 1",
             (
                 self.owner,
                 conversation.id,
@@ -193,6 +208,15 @@ class PostgresConversationStore(TreeStore):
         )
         self._cached.pop(conversation_id, None)
         del summaries[conversation_id]
+
+    def _names(self, summaries: Summaries, but: str = "") -> set[str]:
+        rows = (
+            self._writer()
+            .execute("SELECT name FROM conversations WHERE owner = %s AND id <> %s", (self.owner, but))
+            .fetchall()
+        )
+        assert isinstance(summaries, _Summaries)
+        return summaries.names({row[0] for row in rows}, but)
 
     def _writer(self) -> Connection:
         if self._conn is None:
@@ -218,6 +242,12 @@ class _Summaries(MutableMapping[str, ConversationSummary]):
             self._all = {cid: summary_from_dict(cid, json.loads(s)) for cid, s in rows}
         merged = {k: v for k, v in self._all.items() if k not in self._deleted}
         return merged | self._changed
+
+    def names(self, stored: set[str], but: str) -> set[str]:
+        """The names taken: those `stored` in the database, with this write's changes (in add_many, say)."""
+        if not self._changed and not self._deleted:
+            return stored
+        return {s.name for s in self._load().values() if s.id != but}
 
     def __getitem__(self, key: str) -> ConversationSummary:
         if key in self._changed:

@@ -76,6 +76,10 @@ class TreeStore(ConversationStore):
     def _remove(self, conversation_id: str, summaries: Summaries) -> None:
         """Delete a conversation inside `_writing()`."""
 
+    def _names(self, summaries: Summaries, but: str = "") -> set[str]:
+        """The names taken, inside `_writing()`, by every conversation but `but`."""
+        return {s.name for s in summaries.values() if s.id != but}
+
     # -- writing ---------------------------------------------------------------------------------
 
     @one_at_a_time
@@ -92,7 +96,7 @@ class TreeStore(ConversationStore):
         """Add a conversation under a free name."""
         name = clean_name(name)
         with self._writing() as summaries:
-            taken = {s.name for s in summaries.values()}
+            taken = self._names(summaries)
             if name in taken:
                 if not rename_if_taken:
                     raise _name_taken(name)
@@ -120,7 +124,7 @@ class TreeStore(ConversationStore):
         with `keep_ids` kept where no conversation has them yet."""
         added = []
         with self._writing() as summaries:
-            taken = {s.name for s in summaries.values()}
+            taken = self._names(summaries)
             for original in conversations:
                 name = unique_name(clean_name(original.name), taken)
                 taken.add(name)
@@ -252,7 +256,7 @@ class TreeStore(ConversationStore):
         a chat renamed meanwhile in another tab."""
         name = clean_name(name)
         with self._writing() as summaries:
-            if any(s.name == name and s.id != conversation_id for s in summaries.values()):
+            if name in self._names(summaries, but=conversation_id):
                 raise _name_taken(name)
             conversation = self._load_for_update(conversation_id, summaries)
             if expected is not None and conversation.name != expected:
@@ -274,7 +278,7 @@ class TreeStore(ConversationStore):
             conversation = self._load_for_update(conversation_id, summaries)
             if conversation.placement.named_by_user:
                 return None
-            taken = {s.name for s in summaries.values() if s.id != conversation_id}
+            taken = self._names(summaries, but=conversation_id)
             conversation.name = unique_name(name, taken)
             self._write_conversation(conversation)
             summaries[conversation_id] = conversation.summary()

@@ -125,6 +125,11 @@ def test_search_finds_every_word_with_a_snippet_and_leaves_out_the_trash(open_st
     assert store.search("lisbon")[0].snippet == ""
     assert store.search("sintra friday")[0].summary.name == "Lisbon trip"
     assert store.search("nothing-like-this") == []
+    store.append(cake.id, Message(Role.ASSISTANT, "Add a pinch of cinnamon"))
+    assert [h.summary.name for h in open_store().search("cinnamon carrot")] == ["Kitchen"]
+    store.rename(cake.id, "Baking")
+    assert open_store().search("kitchen") == []
+    assert [h.summary.name for h in open_store().search("baking cinnamon")] == ["Baking"]
 
 
 def test_owners_never_see_each_other(database_url):
