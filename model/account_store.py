@@ -7,7 +7,6 @@ visitor the admin. The app refuses every login instead, and says which file to f
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +43,8 @@ class AccountStore:
         self._cache: tuple[tuple[int, int], Ledger] | None = None
 
     def read(self) -> Ledger:
-        """The accounts as saved (a copy: changing it changes nothing); raise AccountsUnreadable."""
+        """The accounts as saved, to read only (it is the cache every rerun shares); raise
+        AccountsUnreadable."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -54,7 +54,7 @@ class AccountStore:
         stamp = (stat.st_mtime_ns, stat.st_size)
         if self._cache is None or self._cache[0] != stamp:
             self._cache = (stamp, self._load())
-        return copy.deepcopy(self._cache[1])
+        return self._cache[1]
 
     @contextmanager
     def change(self) -> Iterator[Ledger]:

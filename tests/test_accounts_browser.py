@@ -71,11 +71,16 @@ def test_local_accounts_keep_each_user_to_their_own(page, tmp_path: Path):
         expect(page.get_by_text("Create the admin account")).to_be_visible()
         make_account(page, "ana", "Ana")
         expect(page.get_by_role("button", name="Ana's diary")).to_be_visible()
+
+        def cookie() -> dict | None:
+            return next((c for c in page.context.cookies() if c["name"] == "bnagpt_session"), None)
+
+        assert wait_until(lambda: cookie() is not None, 30)
+        session = cookie()
+        assert session["sameSite"] == "Strict" and session["expires"] > 0
+        assert session["value"] not in page.content()  # the script that set it is gone
         page.reload()
         expect(page.get_by_role("button", name="Ana's diary")).to_be_visible()
-        cookies = {c["name"]: c for c in page.context.cookies()}
-        session = cookies["bnagpt_session"]
-        assert session["sameSite"] == "Strict" and session["expires"] > 0
         # A new tab of the same browser is logged in too.
         other_tab = page.context.new_page()
         other_tab.goto(f"{url}/?c={diary.id}")
@@ -160,3 +165,6 @@ def test_single_sign_on_through_st_login(page, tmp_path: Path):
             second.reload()
             expect(second.get_by_text("No saved conversations yet")).to_be_visible()
             expect(second.get_by_text("heron")).to_have_count(0)
+            second.get_by_role("button", name="Log out").first.click()
+            expect(second.get_by_role("button", name="Log in")).to_be_visible()
+            expect(second.get_by_role("button", name="New chat")).to_have_count(0)

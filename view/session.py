@@ -287,9 +287,11 @@ def write_cookie() -> None:
     if token is None:
         return
     age = int(settings().session_hours * 3600) if token else 0
+    # The script removes itself once run, so the token is not left in the page.
     script = (
         f"document.cookie = {json.dumps(COOKIE)} + '=' + {json.dumps(token)} + "
         f"'; Path=/; SameSite=Strict; Max-Age={age}' + (location.protocol === 'https:' ? '; Secure' : '');"
+        "if (document.currentScript) document.currentScript.remove();"
     )
     st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
@@ -312,7 +314,11 @@ def init() -> None:
     ss["settings"] = settings
     ss.setdefault("flash", [])
     if settings.accounts:
-        person = _who(settings)
+        try:
+            person = _who(settings)
+        except BnaGPTError as error:  # the accounts file cannot be read: nobody gets in
+            flash("error", str(error))
+            person = None
         if person is None:
             return
         ss["account"] = person
