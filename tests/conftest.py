@@ -490,3 +490,32 @@ def database_url(postgres_cluster: str) -> Iterator[str]:
     yield url
     with psycopg.connect(postgres_cluster, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def check_concurrent_saves(where: str, store) -> None:
+    """8 processes x 4 threads x 50 saves into one conversation of `store`, made on the data file or
+    database `where`: all 1,600 messages are there, each thread's in its order."""
+    import multiprocessing
+
+    from tests import store_worker
+
+    processes, threads, saves = 8, 4, 50
+    conversation = store.create("busy")
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=store_worker.append_many, args=(where, conversation.id, w, threads, saves))
+        for w in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=600)
+        assert worker.exitcode == 0
+    contents = [m.content for m in store.get(conversation.id).messages]
+    expected = {f"{w}-{t}-{i}" for w in range(processes) for t in range(threads) for i in range(saves)}
+    assert len(contents) == processes * threads * saves
+    assert set(contents) == expected
+    for w in range(processes):
+        for t in range(threads):
+            mine = [c for c in contents if c.startswith(f"{w}-{t}-")]
+            assert mine == [f"{w}-{t}-{i}" for i in range(saves)]

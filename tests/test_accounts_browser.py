@@ -165,6 +165,8 @@ def test_single_sign_on_through_st_login(page, tmp_path: Path):
             second.reload()
             expect(second.get_by_text("No saved conversations yet")).to_be_visible()
             expect(second.get_by_text("heron")).to_have_count(0)
+            # Logging out also ends the session at the provider (its end_session page), then comes back.
             second.get_by_role("button", name="Log out").first.click()
+            second.get_by_role("button", name="End session").click()
             expect(second.get_by_role("button", name="Log in")).to_be_visible()
             expect(second.get_by_role("button", name="New chat")).to_have_count(0)

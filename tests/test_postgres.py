@@ -32,7 +32,16 @@ from model.json_store import JsonConversationStore
 from model.message import Message, Role
 from model.postgres_store import PostgresConversationStore
 from tests import store_worker
-from tests.conftest import PROJECT, Scripted, chat_texts, new_app, serve_app, sidebar_names, wait_until
+from tests.conftest import (
+    PROJECT,
+    Scripted,
+    chat_texts,
+    check_concurrent_saves,
+    new_app,
+    serve_app,
+    sidebar_names,
+    wait_until,
+)
 from tests.test_browser import bubbles, send
 
 Opener = Callable[[], ConversationStore]
@@ -172,29 +181,10 @@ def test_an_unreachable_database_is_explained():
 
 
 def test_concurrent_saves_on_postgres_lose_nothing(database_url):
-    """8 processes x 4 threads x 50 saves into one conversation: all 1,600 messages, each thread's in order."""
-    processes, threads, saves = 8, 4, 50
+    """8 processes x 4 threads x 50 saves into one conversation, as on the files: all 1,600 messages, each
+    thread's in order."""
     database = Database(database_url)
-    conversation = PostgresConversationStore(database, "u1").create("busy")
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(
-            target=store_worker.append_many_postgres,
-            args=(database_url, "u1", conversation.id, w, threads, saves),
-        )
-        for w in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=600)
-        assert worker.exitcode == 0
-    contents = [m.content for m in PostgresConversationStore(database, "u1").get(conversation.id).messages]
-    assert len(contents) == processes * threads * saves
-    for w in range(processes):
-        for t in range(threads):
-            mine = [c for c in contents if c.startswith(f"{w}-{t}-")]
-            assert mine == [f"{w}-{t}-{i}" for i in range(saves)]
+    check_concurrent_saves(database_url, PostgresConversationStore(database))
     database.close()
 
 

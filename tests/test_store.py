@@ -1,7 +1,6 @@
 """The JSON conversation store: round trips, names, old and broken files, concurrency and crashes."""
 
 import json
-import multiprocessing
 import os
 import random
 import signal
@@ -16,8 +15,7 @@ from errors import ConversationNotFound, InvalidName, NameTaken, StoreError, Uns
 from model.conversation import MAX_NAME_LENGTH, Conversation
 from model.json_store import JsonConversationStore
 from model.message import Message, MessageStatus, Role
-from tests import store_worker
-from tests.conftest import PROJECT, read_conversation, read_document, wait_until
+from tests.conftest import PROJECT, check_concurrent_saves, read_conversation, read_document, wait_until
 
 
 def user(text: str) -> Message:
@@ -189,29 +187,7 @@ def test_newer_file_is_left_alone(data_file):
 
 def test_concurrent_saves_lose_nothing(store, data_file):
     """8 processes x 4 threads x 50 saves into one conversation: all 1,600 messages are there."""
-    processes, threads, saves = 8, 4, 50
-    conversation = store.create("busy")
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(
-            target=store_worker.append_many,
-            args=(str(data_file), conversation.id, w, threads, saves),
-        )
-        for w in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=600)
-        assert worker.exitcode == 0
-    contents = [m.content for m in JsonConversationStore(data_file).get(conversation.id).messages]
-    expected = {f"{w}-{t}-{i}" for w in range(processes) for t in range(threads) for i in range(saves)}
-    assert len(contents) == processes * threads * saves
-    assert set(contents) == expected
-    for w in range(processes):  # each thread's saves keep their order
-        for t in range(threads):
-            mine = [c for c in contents if c.startswith(f"{w}-{t}-")]
-            assert mine == [f"{w}-{t}-{i}" for i in range(saves)]
+    check_concurrent_saves(str(data_file), store)
 
 
 def test_writer_killed_mid_save_leaves_a_parseable_file(store, data_file):
