@@ -134,10 +134,11 @@ class Accounts:
 
     # Local accounts
 
-    def sign_up(self, login: str, name: str, password: str, invite: str = "") -> Account:
+    def sign_up(self, login: str, name: str, password: str, invite: str = "") -> Account | None:
         """Make a local account: the first is the admin; one with a valid invite may log in at once; any
-        other waits for an admin's approval. Raise AccountError (the name is taken, say; without an
-        invite a taken name is not reported, and nothing is made)."""
+        other waits for an admin's approval. Raise AccountError (the name is taken, say). Without an
+        invite a taken name is not reported: nothing is made and None comes back, which the page answers
+        as it does a request made."""
         login = _clean_login(login)
         _check_password(password, login)
         hashed = _hasher.hash(password)
@@ -149,7 +150,7 @@ class Accounts:
             if _by_login(ledger, login) is not None:
                 if first or grant is not None:
                     raise AccountError(f"The name {login!r} is taken; choose another.")
-                return _requested(login, name)
+                return None
             account = Account(
                 id=secrets.token_hex(8),
                 login=login,
@@ -412,10 +413,3 @@ def _existing(ledger: Ledger, account_id: str) -> Account:
     if account is None:
         raise AccountError("That account no longer exists.")
     return account
-
-
-def _requested(login: str, name: str) -> Account:
-    """What a request under a taken name answers: an account that was never made, waiting as any other."""
-    return Account(
-        id="0" * 16, login=login, name=name or login, kind=LOCAL, role=USER, status=PENDING, created_at=now()
-    )

@@ -155,7 +155,7 @@ def test_invites_and_requests(keeper, clock):
         keeper.sign_up("dora", "Dora", PASSWORD, invite=late)
     asked = keeper.sign_up("dora", "Dora", PASSWORD)
     again = keeper.sign_up("dora", "Impostor", "another password")
-    assert asked.status == again.status == PENDING
+    assert asked.status == PENDING and again is None  # the page says the same to both
     assert [a.name for a in keeper.list()].count("Impostor") == 0
     keeper.set_status(admin, asked.id, ACTIVE)
     assert keeper.log_in("dora", PASSWORD)[0].status == ACTIVE
@@ -328,3 +328,21 @@ def test_search_by_meaning_finds_only_the_users_own_chats(accounts_on):
     assert sidebar_names(at) == []
     at.sidebar.text_input(key="conversation_search").set_value("viagem a Portugal").run()
     assert wait_until(lambda: sidebar_names(at.run()) == ["Travel"], 60)
+
+
+def test_asking_for_an_account_on_the_login_page_answers_alike_for_a_taken_name(accounts_on):
+    """The request form: a new name waits for approval; a taken one gets the very same answer, and
+    nothing is made."""
+    accounts_on.sign_up("ana", "Ana", PASSWORD)
+    answers = []
+    for login in ("caio", "ana"):
+        at = tab()
+        at.text_input(key="new_login_request").set_value(login)
+        at.text_input(key="new_name_request").set_value("Someone")
+        at.text_input(key="new_password_request").set_value("another long password")
+        at.text_input(key="new_again_request").set_value("another long password")
+        next(b for b in at.button if b.label == "Ask for the account").click().run()
+        assert not at.exception and not at.error
+        answers.append([s.value for s in at.success])
+    assert answers[0] == answers[1] == ["Asked. You can log in once an admin approves the account."]
+    assert sorted((a.login, a.status) for a in accounts_on.list()) == [("ana", ACTIVE), ("caio", PENDING)]

@@ -114,7 +114,7 @@ def _account_form(purpose: str, invite: str) -> None:
     except AccountError as error:
         session.show_error(error)
         return
-    if made.status == PENDING:
+    if made is None or made.status == PENDING:
         st.success(
             "Asked. You can log in once an admin approves the account.", icon=":material/hourglass_top:"
         )
