@@ -26,6 +26,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             owner text PRIMARY KEY,
             generation bigint NOT NULL DEFAULT 0
         );
+        CREATE SEQUENCE revisions;
         CREATE TABLE conversations (
             owner text NOT NULL,
             id text NOT NULL,
@@ -34,7 +35,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             trashed boolean NOT NULL DEFAULT false,
             summary text NOT NULL,
             body bytea NOT NULL,
-            revision bigint NOT NULL DEFAULT 1,
+            revision bigint NOT NULL DEFAULT nextval('revisions'),
             words tsvector NOT NULL,
             PRIMARY KEY (owner, id)
         );

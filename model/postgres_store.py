@@ -189,7 +189,7 @@ class PostgresConversationStore(TreeStore):
             "VALUES (%s, %s, %s, %s, %s, %s, %s, strip(to_tsvector('simple', %s))) "
             "ON CONFLICT (owner, id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at, "
             f"trashed = excluded.trashed, summary = excluded.summary, body = excluded.body, words = {words}, "
-            "revision = conversations.revision + 1",
+            "revision = nextval('revisions')",
             (
                 self.owner,
                 conversation.id,

@@ -110,6 +110,16 @@ def test_names_versions_trash_and_imports_behave_alike(open_store):
     assert len(open_store().everything()) == 3
 
 
+def test_a_chat_restored_under_its_own_id_is_read_afresh(open_store):
+    """A backup restored in another process replaces a chat under the same id: a store that had read it
+    shows the restored one, not what it kept."""
+    store = open_store()
+    chat = store.create("Notes", [user("before")])
+    assert [m.content for m in store.get(chat.id).messages] == ["before"]
+    open_store().replace_all([replace(chat, messages=[user("from the backup")])])
+    assert [m.content for m in store.get(chat.id).messages] == ["from the backup"]
+
+
 def test_a_rename_over_another_tabs_rename_is_refused(open_store):
     """Two tabs rename one chat: the second, which saw the old name, is told and saves nothing."""
     store = open_store()
