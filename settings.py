@@ -51,9 +51,9 @@ class Settings:
         """The data folder itself: the accounts, and what the whole app shares (preferences, caches)."""
         return self.root_dir or self.data_dir
 
-    def for_account(self, account_id: str) -> Settings:
-        """These settings with the data of one account."""
-        return replace(self, data_dir=self.shared_dir / "users" / account_id)
+    def for_account(self, folder: Path) -> Settings:
+        """These settings with the data of one account, kept in `folder` (controller/accounts.py)."""
+        return replace(self, data_dir=folder)
 
     @property
     def conversations_file(self) -> Path:

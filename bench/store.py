@@ -134,16 +134,6 @@ def _opened(backend: str) -> Iterator[Callable[[], ConversationStore]]:
             database.close()
 
 
-def postgres_version() -> str:
-    """The version of Debian's PostgreSQL server the figures are measured on."""
-    with pg_cluster.cluster() as url:
-        database = Database(url)
-        with database.pool.connection() as conn:
-            version = conn.execute("SHOW server_version").fetchone()[0]
-        database.close()
-    return f"PostgreSQL {version}"
-
-
 def _measure(
     open_store: Callable[[], ConversationStore], count: int, repeats: int, backend: str
 ) -> list[Figure]:

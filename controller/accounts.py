@@ -48,7 +48,6 @@ from model.codec import encode_export
 from model.database import Database
 from model.postgres_store import PostgresConversationStore
 
-MODES = ("local", "sso")
 USERS_FOLDER = "users"
 LOGIN = re.compile(r"[\w.@+-]{1,64}")
 MIN_PASSWORD = 8

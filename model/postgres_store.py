@@ -30,7 +30,7 @@ from model.codec import (
 )
 from model.conversation import Conversation, ConversationSummary
 from model.database import Database
-from model.search import SearchHit, query_words, snippet
+from model.search import SearchHit, snippet
 from model.tree_store import Summaries, TreeStore, copy_conversation, not_found, one_at_a_time
 
 # A tsvector holds at most 1 MB; positions are dropped (`strip`) and the text capped well below it.
@@ -114,7 +114,7 @@ class PostgresConversationStore(TreeStore):
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Conversations whose name or messages have words starting with every word of `query` (full-text
         search, trash left out), most recent first; each with the passage that matched."""
-        words = [w for w in (_WORD.findall(" ".join(query_words(query)))) if w]
+        words = _WORD.findall(query.casefold())
         if not words:
             return []
         terms = " & ".join(f"'{w}':*" for w in words)

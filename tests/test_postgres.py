@@ -214,7 +214,7 @@ def test_assistants_live_in_the_database_for_each_owner(database_url):
     database.close()
 
 
-def test_the_app_keeps_chats_and_assistants_in_the_database(
+def test_the_app_keeps_chats_in_the_database(
     database_url, scripted_server, monkeypatch, tmp_path
 ):
     """With BNAGPT_DATABASE_URL the app writes a chat and its reply to PostgreSQL, not to the files; a

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.accounts import USERS_FOLDER
 from errors import BnaGPTError
 from model.assistant_store import AssistantStore, PostgresAssistantStore
 from model.codec import encode_conversation
@@ -50,7 +51,7 @@ class Side:
 
 def file_owners(root: Path) -> list[str]:
     """The owners with data in the folder: "" (the top), and each account folder."""
-    users = root / "users"
+    users = root / USERS_FOLDER
     folders = sorted(p.name for p in users.iterdir() if p.is_dir()) if users.is_dir() else []
     return ["", *folders]
 
@@ -66,7 +67,7 @@ def database_owners(database: Database) -> list[str]:
 
 def files_side(root: Path, owner: str) -> Side:
     """An owner's files."""
-    folder = root / "users" / owner if owner else root
+    folder = root / USERS_FOLDER / owner if owner else root
     return Side(
         JsonConversationStore(folder / "conversations.json"), AssistantStore(folder / "assistants.json")
     )

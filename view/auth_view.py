@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from errors import AccountError, BnaGPTError, TooManyAttempts
+from errors import AccountError, BnaGPTError
 from model.account import PENDING
 from utils.markdown import escape
 from view import session
@@ -79,10 +79,7 @@ def _local() -> None:
 def _log_in(login: str, password: str) -> None:
     try:
         _, token = session.accounts().log_in(login, password, st.context.ip_address or "")
-    except TooManyAttempts as error:
-        session.show_error(error)
-        return
-    except AccountError as error:
+    except AccountError as error:  # a wrong password, or too many tries
         session.show_error(error)
         return
     session.remember(token)

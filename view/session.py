@@ -322,7 +322,7 @@ def init() -> None:
         if person is None:
             return
         ss["account"] = person
-        settings = ss["settings"] = settings.for_account(person.id)
+        settings = ss["settings"] = settings.for_account(accounts().folder(person.id))
     owner = ss["account"].id if settings.accounts else ""
     where = (settings.database_url or str(settings.conversations_file), owner)
     if ss.get("store") is None or ss.get("store_where") != where:
