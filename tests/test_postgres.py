@@ -214,9 +214,7 @@ def test_assistants_live_in_the_database_for_each_owner(database_url):
     database.close()
 
 
-def test_the_app_keeps_chats_in_the_database(
-    database_url, scripted_server, monkeypatch, tmp_path
-):
+def test_the_app_keeps_chats_in_the_database(database_url, scripted_server, monkeypatch, tmp_path):
     """With BNAGPT_DATABASE_URL the app writes a chat and its reply to PostgreSQL, not to the files; a
     second tab (a new session) lists and opens it."""
     monkeypatch.setenv("BNAGPT_DATABASE_URL", database_url)
