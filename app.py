@@ -1,8 +1,12 @@
 """bnaGPT's entrypoint: page config, session defaults, the shared sidebar, navigation."""
 
-import streamlit as st
+from utils import offline
 
-from view import session, sidebar
+offline.apply()  # before any library that could phone home is loaded
+
+import streamlit as st  # noqa: E402
+
+from view import session, sidebar  # noqa: E402
 
 st.set_page_config(page_title="bnaGPT", page_icon=session.FAVICON)
 session.init()

@@ -100,6 +100,10 @@ class UnreadableFile(BnaGPTError):
     """An attached file could not be read (its kind, size, protection or damage); nothing was attached."""
 
 
+class NothingHeard(UnreadableFile):
+    """A sound's transcript holds no words (silence, noise, a muted microphone); nothing was sent."""
+
+
 class SandboxUnavailable(BnaGPTError):
     """Code cannot run on this machine; the message says what to install."""
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.stats import Figure
+from utils import offline
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = (
@@ -129,6 +130,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, at most 1,000 conversations")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     args = parser.parse_args()
+    offline.apply()
     sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = set(sections) - set(SECTIONS)
     if unknown:

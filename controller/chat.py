@@ -23,6 +23,7 @@ from errors import (
     BnaGPTError,
     InvalidJsonReply,
     MediaUnavailable,
+    NothingHeard,
     NothingToAnswer,
     ProviderMisconfigured,
     SandboxUnavailable,
@@ -31,7 +32,7 @@ from errors import (
 )
 from model import tree
 from model.assistant import GENERAL, Assistant, JsonMode
-from model.attachment import Attachment, Source
+from model.attachment import Attachment, Source, clean_file_name
 from model.conversation import Conversation, auto_name
 from model.conversation_store import ConversationStore
 from model.file_store import FileStore
@@ -172,9 +173,12 @@ class ChatSession:
             try:
                 if transcripts.is_audio(name):
                     heard = transcripts.transcribe(name, data, language, config, dict(environment or {}))
+                    if not transcripts.heard_words(heard.text):
+                        raise NothingHeard(
+                            f"Nothing was heard in “{clean_file_name(name)}” ({heard.seconds:.0f} s of sound "
+                            "without words): check the microphone, or speak closer to it, and try again."
+                        )
                     found.append(media.read_sound(name, data, self.files, heard))
-                    if not heard.text:
-                        notices.append(f"No speech was recognised in “{found[-1].name}”.")
                 else:
                     item, notice = media.read_image(name, data, self.files)
                     found.append(item)

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,7 +65,6 @@ class FileStatus:
 def passages(reading: readers.Reading) -> list[Passage]:
     """Cut a file's sections into passages: pages and slides by sentences (about CHUNK_TOKENS tokens with
     some overlap), neighbouring rows and lines joined up to ROW_PASSAGE_CHARS ("Sheet1, rows 2–9")."""
-    _offline_nltk()
     with IMPORTS:
         from llama_index.core.node_parser import SentenceSplitter
 
@@ -98,15 +95,6 @@ def passages(reading: readers.Reading) -> list[Passage]:
         run.append(section)
     flush()
     return out
-
-
-def _offline_nltk() -> None:
-    """Point llama-index at the NLTK data its own wheel ships (sentence splitting, stopwords): otherwise
-    it looks in the user's cache folder and, not finding it there, tries to download it."""
-    with IMPORTS:
-        import llama_index.core
-
-    os.environ.setdefault("NLTK_DATA", str(Path(llama_index.core.__file__).parent))
 
 
 class Documents:

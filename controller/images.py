@@ -30,8 +30,9 @@ OCR_LANGUAGES = "eng+por"
 OCR_SECONDS = 60
 INSTALL_OCR = "sudo apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-por"
 # Tesseract's OpenMP threads fight each other and the engine on 2 cores: one thread reads a page in 2.1 s,
-# its default took 20 s (bench/media.py).
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# its default took 20 s (bench/media.py). The limit goes to Tesseract's own process only: in the app's
+# environment it also capped CTranslate2, and Whisper then heard nothing.
+OCR_ENVIRONMENT = {"OMP_THREAD_LIMIT": "1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,18 +138,30 @@ def ocr(data: bytes) -> str:
 
 def ocr_image(image: Image.Image) -> str:
     """`ocr` of a decoded image (a scanned PDF's page)."""
-    import pytesseract
-
     problem = ocr_problem()
     if problem:
         raise MediaUnavailable(problem)
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
+    page = io.BytesIO()
+    image.save(page, "PNG", compress_level=1)
     try:
-        text = pytesseract.image_to_string(image, lang=OCR_LANGUAGES, timeout=OCR_SECONDS)
-    except RuntimeError:  # pytesseract's timeout
+        done = subprocess.run(
+            [shutil.which("tesseract") or "tesseract", "stdin", "stdout", "-l", OCR_LANGUAGES],
+            input=page.getvalue(),
+            capture_output=True,
+            timeout=OCR_SECONDS,
+            env=os.environ | OCR_ENVIRONMENT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
         raise MediaUnavailable(f"Reading the image's text took over {OCR_SECONDS} s: stopped.") from None
-    except pytesseract.TesseractError as error:
-        raise MediaUnavailable(f"Tesseract could not read the image: {error.message}") from None
-    lines = [" ".join(line.split()) for line in text.splitlines()]
+    except OSError as error:
+        raise MediaUnavailable(
+            f"Tesseract did not start ({error}): reinstall it with {INSTALL_OCR}"
+        ) from None
+    if done.returncode != 0:
+        said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise MediaUnavailable(f"Tesseract could not read the image: {said[-1] if said else done.returncode}")
+    lines = [" ".join(line.split()) for line in done.stdout.decode("utf-8", "replace").splitlines()]
     return "\n".join(line for line in lines if line).strip()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -44,6 +45,12 @@ class Transcript:
     language: str
     seconds: float
     engine: str
+
+
+def heard_words(text: str) -> bool:
+    """Whether a transcript holds a word (two letters or digits together): "", "." or "-" is silence or
+    noise, and a message made of it would only be answered with a guess."""
+    return re.search(r"\w\w", text) is not None
 
 
 def is_audio(name: str) -> bool:

@@ -8,6 +8,10 @@ starts for them; tests whose point is the model ask for the local one with the `
 
 from __future__ import annotations
 
+from utils import offline
+
+offline.apply()  # as app.py does, before the app's libraries load
+
 import contextlib
 import json
 import os

@@ -133,3 +133,16 @@ def speech(text: str, voice: str = "en-us", speed: str = "150") -> bytes:
         capture_output=True,
         check=True,
     ).stdout
+
+
+def silence(seconds: float = 2.0, rate: int = 16_000) -> bytes:
+    """A WAV of `seconds` of silence (a muted microphone)."""
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(rate)
+        sound.writeframes(b"\0\0" * int(seconds * rate))
+    return out.getvalue()

@@ -386,6 +386,45 @@ def test_a_spoken_question_is_transcribed_answered_and_read_aloud(chromium, app_
         browser.close()
 
 
+def test_a_silent_recording_is_not_sent_and_stays_to_listen_to(chromium, app_url, tmp_path):
+    """A muted microphone: nothing was heard, so no message is sent or answered; the user is told, the
+    recording stays on the page to play, and the words typed with it are kept."""
+    from playwright.sync_api import sync_playwright
+
+    from tests import make_files
+
+    quiet = tmp_path / "quiet.wav"
+    quiet.write_bytes(make_files.silence(3))
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={quiet}%noloop",
+    ]
+    expect.set_options(timeout=60_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=args)
+        page = browser.new_context(permissions=["microphone"]).new_page()
+        page.goto(app_url)
+        box = page.get_by_placeholder("Message bnaGPT")
+        expect(box).to_be_editable()
+        box.fill("About the report:")
+        page.get_by_role("button", name="Start recording").click()
+        expect(page.get_by_role("button", name="Submit recording")).to_be_visible()
+        page.wait_for_timeout(3_500)
+        page.get_by_role("button", name="Submit recording").click()
+        expect(page.get_by_text("Your recording was not sent.")).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("Nothing was heard in “recording.wav”")).to_be_visible()
+        expect(page.locator('[data-testid="stAudio"]')).to_have_count(1)
+        expect(page.get_by_text("About the report:")).to_be_visible()
+        expect(bubbles(page)).to_have_count(0)
+        browser.close()
+    assert (
+        not (tmp_path / "conversations.json").exists()
+        or stored_messages(tmp_path / "conversations.json") == []
+    )
+
+
 def test_edit_a_question_switch_versions_reload_copy_and_leave_out(page, app_url, tmp_path):
     """Edit a question in Chromium: the bundled model answers the new version; "<" brings back the old one
     with its answer, a reload keeps that choice, Copy puts a reply's Markdown on the clipboard, and a

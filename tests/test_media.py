@@ -4,6 +4,7 @@ loopback servers speaking the OpenAI images, audio and chat APIs."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -24,7 +25,7 @@ from controller.library import export_file, import_file
 from controller.toolbox import Toolbox
 from controller.tools import make_image
 from controller.voices import Voices, guess_language, speakable
-from errors import MediaUnavailable, UnreadableFile
+from errors import MediaUnavailable, NothingHeard, UnreadableFile
 from model.file_store import FileStore
 from model.json_store import JsonConversationStore
 from model.media import Kind, Reading
@@ -346,6 +347,24 @@ def test_a_recorded_question_is_stored_with_its_transcript(chat, files):
     (item,), failed, _ = chat.read_media([("recording.wav", wav)])
     assert failed == [] and item.kind is Kind.AUDIO and item.reading is Reading.TRANSCRIPT
     assert "cat" in item.text and files.read(item.sha256) == wav and item.seconds > 2
+
+
+def test_a_recording_without_words_is_not_made_into_a_message(chat, files):
+    """Silence (a muted microphone) gives no transcript: it is refused by name, and nothing is stored to
+    be sent as an empty question."""
+    found, (error,), _ = chat.read_media([("recording.wav", make_files.silence(3))])
+    assert found == [] and isinstance(error, NothingHeard)
+    assert "Nothing was heard in “recording.wav”" in str(error)
+    assert not files.has(hashlib.sha256(make_files.silence(3)).hexdigest())
+
+
+def test_a_transcript_with_no_word_in_it_counts_as_nothing_heard():
+    assert (
+        not transcripts.heard_words("")
+        and not transcripts.heard_words(" . ")
+        and not transcripts.heard_words("-")
+    )
+    assert transcripts.heard_words("Ok.") and transcripts.heard_words("Olá")
 
 
 def test_a_file_that_is_not_sound_is_refused_by_name(chat):

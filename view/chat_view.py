@@ -771,6 +771,10 @@ def show_reply_error() -> None:
         return
     text, unsent = error
     st.error(escape(text), icon=":material/error:")
+    recording = navigation.unheard_recording()
+    if recording:
+        st.caption("Your recording, as it was received:")
+        st.audio(recording, format="audio/wav")
     if unsent:
         st.caption("Your message was not sent. Copy it from here:")
         st.code(unsent, language=None, wrap_lines=True)

@@ -22,6 +22,7 @@ from view import session
 _PARAMETER = "c"
 _PENDING = "pending_reply"
 _ERROR = "reply_error"
+_UNHEARD = "unheard_recording"  # a recording in which nothing was heard, kept until the next message
 
 
 def current() -> Conversation | None:
@@ -127,6 +128,12 @@ def send_typed() -> None:
     uploads = [(f.name, f.getvalue()) for f in files if media.is_media(f.name)]
     found = read_media(uploads) if uploads else []
     heard = read_media([("recording.wav", recording.getvalue())]) if recording is not None else []
+    if recording is not None and not heard:
+        # Nothing heard (or the sound unreadable, flashed by read_media): nothing is sent; the recording
+        # stays on the page to listen to, and anything typed with it is kept.
+        reply_failed("Your recording was not sent.", unsent=text.strip() or None)
+        st.session_state[_UNHEARD] = recording.getvalue()
+        return
     spoken = [m.text for m in heard if m.text]
     if spoken:  # what was said is the message (after anything typed); the recording stays with it
         text = " ".join([text.strip(), *spoken]).strip()
@@ -330,8 +337,14 @@ def reply_error() -> tuple[str, str | None] | None:
     return st.session_state.get(_ERROR)
 
 
+def unheard_recording() -> bytes | None:
+    """The last recording, if nothing was heard in it (kept for the user to listen to)."""
+    return st.session_state.get(_UNHEARD)
+
+
 def _clear_error() -> None:
     st.session_state.pop(_ERROR, None)
+    st.session_state.pop(_UNHEARD, None)
 
 
 def _show(conversation_id: str | None) -> None:
