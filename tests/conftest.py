@@ -381,9 +381,10 @@ def serve_app(
     args: tuple[str, ...] = (),
     port: int | None = None,
     host: str = "127.0.0.1",
+    wrapper: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """`streamlit run app.py` on a free port (or `port`) with its own data folder (its log in
-    streamlit.log there); the address is given with `host`."""
+    streamlit.log there); the address is given with `host`; `wrapper` runs it (strace …)."""
     port = port or free_port()
     environment = {
         **os.environ,
@@ -396,6 +397,7 @@ def serve_app(
     log = log_path.open("wb")
     server = subprocess.Popen(
         [
+            *wrapper,
             sys.executable, "-m", "streamlit", "run", "app.py",
             "--server.headless", "true",
             "--server.port", str(port),
@@ -420,6 +422,11 @@ def serve_app(
         assert wait_until(healthy, 60), log_path.read_text(errors="replace")
         yield url
     finally:
+        import psutil
+
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in psutil.Process(server.pid).children() if wrapper else ():
+                child.terminate()  # the app, which its wrapper would leave running
         server.terminate()
         server.wait(timeout=20)
         log.close()
