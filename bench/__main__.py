@@ -1,8 +1,9 @@
 """`make bench`: every benchmark, one table, the same figures as JSON under bench/results/.
 
-Run: .venv/bin/python -m bench [--quick]
+Run: .venv/bin/python -m bench [--quick | --smoke]
      [--only streaming,store,replicas,page,serve,concurrency,browser,models,documents,tools,media]
-`--quick` uses fewer repeats and at most 1,000 conversations, to check the suite itself runs.
+`--quick` uses fewer repeats and at most 1,000 conversations; `--smoke` runs each section at its smallest,
+to check it works, and keeps no results (tests/test_bench.py runs it).
 """
 
 from __future__ import annotations
@@ -64,8 +65,12 @@ def verdict(figure: Figure) -> str:
     return "met" if ok else "MISSED"
 
 
-def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
-    """Run the chosen sections in order."""
+SIZES = ("full", "quick", "smoke")
+
+
+def run(sections: tuple[str, ...], size: str = "full") -> list[Figure]:
+    """Run the chosen sections in order, at a size of SIZES: "quick" uses fewer repeats and at most 1,000
+    conversations; "smoke" the fewest that still run every part of a section (tests/test_bench.py)."""
     from bench import (
         browser,
         concurrency,
@@ -80,32 +85,27 @@ def run(sections: tuple[str, ...], quick: bool) -> list[Figure]:
         tools,
     )  # fmt: skip
 
+    def pick(full, quick, smoke):
+        return {"full": full, "quick": quick, "smoke": smoke}[size]
+
+    sections_run = {
+        "streaming": lambda: streaming.run(pick(7, 3, 1)),
+        "store": lambda: store.run(pick((100, 1000, 10000), (100, 1000), (100,)), pick(store.REPEATS, 10, 2)),
+        "replicas": lambda: replicas.run(pick(replicas.TURNS, 5, 1)),
+        "page": lambda: page.run(pick(page.REPEATS, 5, 2)),
+        "serve": lambda: serve.run(pick(serve.STARTS, 2, 1)),
+        "concurrency": lambda: concurrency.run(pick(concurrency.ROUNDS, 1, 1)),
+        "browser": lambda: browser.run(pick(browser.PAIRS, 2, 1)),
+        "models": lambda: models.run(pick(models.REPLIES, 1, 1), pick(models.LONG_PROMPTS, 1, 1)),
+        "documents": lambda: documents.run(small=size == "smoke"),
+        "tools": lambda: tools.run(quick=size != "full", smoke=size == "smoke"),
+        "media": lambda: media.run(quick=size != "full", smoke=size == "smoke"),
+    }
     figures: list[Figure] = []
     for section in sections:
         started = time.perf_counter()
         print(f"… {section}", flush=True)
-        if section == "streaming":
-            figures += streaming.run(3 if quick else 7)
-        elif section == "store":
-            figures += store.run((100, 1000) if quick else (100, 1000, 10000), 10 if quick else store.REPEATS)
-        elif section == "replicas":
-            figures += replicas.run(5 if quick else replicas.TURNS)
-        elif section == "page":
-            figures += page.run(5 if quick else page.REPEATS)
-        elif section == "serve":
-            figures += serve.run(2 if quick else serve.STARTS)
-        elif section == "concurrency":
-            figures += concurrency.run(1 if quick else concurrency.ROUNDS)
-        elif section == "browser":
-            figures += browser.run(2 if quick else browser.PAIRS)
-        elif section == "models":
-            figures += models.run(1 if quick else models.REPLIES, 1 if quick else models.LONG_PROMPTS)
-        elif section == "documents":
-            figures += documents.run()
-        elif section == "tools":
-            figures += tools.run(quick)
-        elif section == "media":
-            figures += media.run(quick)
+        figures += sections_run[section]()
         print(f"  {section} took {time.perf_counter() - started:.0f} s", flush=True)
     return figures
 
@@ -128,6 +128,7 @@ def table(figures: list[Figure]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats, at most 1,000 conversations")
+    parser.add_argument("--smoke", action="store_true", help="each section at its smallest, no results kept")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     args = parser.parse_args()
     offline.apply()
@@ -136,11 +137,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     about = machine()
-    figures = run(sections, args.quick)
+    figures = run(sections, "smoke" if args.smoke else "quick" if args.quick else "full")
     print()
     heading = f"{about['cpu']}, {about['cores']} cores, Python {about['python']}, commit {about['commit']}"
     print(heading)
     print(table(figures))
+    if args.smoke:
+        return
     RESULTS.mkdir(exist_ok=True)
     document = {
         "machine": about,

@@ -133,7 +133,7 @@ def run(pairs: int = PAIRS) -> list[Figure]:
             page.get_by_placeholder("Message bnaGPT").wait_for(timeout=60_000)
             _wait(lambda: (url := app.engine_url()) is not None and _answers(url))
             engine = app.engine()
-            base_url = app.engine_url().removesuffix("/models")
+            base_url = f"{app.engine_root()}/v1"
             meter = _Meter(app, engine)
             for pair in range(pairs + 1):  # the first pair warms up caches and imports
                 meter.start()

@@ -201,12 +201,12 @@ for round in range(2):
 """
 
 
-def ready_time() -> list[Figure]:
-    """A 50-page PDF from attach to ready: cold (new process, model loaded on the way) and warm."""
+def ready_time(pages: int = 50) -> list[Figure]:
+    """A PDF of `pages` pages from attach to ready: cold (new process, model loaded on the way) and warm."""
     from tests import make_files
 
     writer = corpus._Writer(11)
-    pdf = make_files.pdf(["\n\n".join(writer.paragraph("en") for _ in range(5)) for _ in range(50)])
+    pdf = make_files.pdf(["\n\n".join(writer.paragraph("en") for _ in range(5)) for _ in range(pages)])
     with tempfile.NamedTemporaryFile(suffix=".pdf") as file:
         file.write(pdf)
         file.flush()
@@ -219,8 +219,8 @@ def ready_time() -> list[Figure]:
         )
     cold, warm = (float(line) for line in out.stdout.split())
     return [
-        summarise(SECTION, "50-page PDF, attach to ready: first file of the process", "s", [cold]),
-        summarise(SECTION, "50-page PDF, attach to ready: model already loaded", "s", [warm]),
+        summarise(SECTION, f"{pages}-page PDF, attach to ready: first file of the process", "s", [cold]),
+        summarise(SECTION, f"{pages}-page PDF, attach to ready: model already loaded", "s", [warm]),
     ]
 
 
@@ -232,13 +232,13 @@ print(time.perf_counter() - started, int("torch" in sys.modules), int("sentence_
 """
 
 
-def cold_start() -> list[Figure]:
+def cold_start(runs: int = 3) -> list[Figure]:
     """The app's modules at start-up: their import time, and whether the embedding stack came with them."""
     runs = [
         subprocess.run(
             [sys.executable, "-c", _STARTUP], capture_output=True, text=True, check=True
         ).stdout.split()
-        for _ in range(3)
+        for _ in range(runs)
     ]
     return [
         summarise(SECTION, "app start: import the chat page's modules", "s", [float(r[0]) for r in runs]),
@@ -252,9 +252,9 @@ def cold_start() -> list[Figure]:
     ]
 
 
-def run() -> list[Figure]:
-    """Every documents figure."""
-    return cold_start() + ready_time() + quality_and_indexing()
+def run(small: bool = False) -> list[Figure]:
+    """Every documents figure (`small`: one start-up, a 5-page PDF)."""
+    return cold_start(1 if small else 3) + ready_time(5 if small else 50) + quality_and_indexing()
 
 
 if __name__ == "__main__":

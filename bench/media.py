@@ -128,8 +128,9 @@ def tts_figures(repeats: int) -> list[Figure]:
     return figures
 
 
-def run(quick: bool = False) -> list[Figure]:
-    return ocr_figures(2 if quick else 5) + stt_figures(2 if quick else 5) + tts_figures(2 if quick else 5)
+def run(quick: bool = False, smoke: bool = False) -> list[Figure]:
+    repeats = 1 if smoke else 2 if quick else 5
+    return ocr_figures(repeats) + stt_figures(repeats) + tts_figures(repeats)
 
 
 if __name__ == "__main__":

@@ -80,11 +80,17 @@ class App:
         return None
 
     def engine_url(self) -> str | None:
+        """The engine's health address, once it runs."""
+        root = self.engine_root()
+        return None if root is None else f"{root}/health"
+
+    def engine_root(self) -> str | None:
+        """The engine's address (its OpenAI-compatible API is under /v1), once it runs."""
         engine = self.engine()
         if engine is None:
             return None
         options = json.loads(engine.cmdline()[-1])  # utils/llama_server.py takes its options as JSON
-        return f"http://127.0.0.1:{options['port']}/health"
+        return f"http://127.0.0.1:{options['port']}"
 
     def stop(self) -> None:
         self.process.terminate()

@@ -83,8 +83,11 @@ def _app(chat: ChatSession, config: ProviderConfig, prompt: str) -> Sample:
     return first - started, tokens, last - first
 
 
-def _with_response_gen(self: Agent, history, text: str, system_prompt: str = SYSTEM_PROMPT):
-    """Agent.stream as it was before reading the queue itself (the whole history fits here)."""
+def _with_response_gen(
+    self: Agent, history, text: str, system_prompt: str = SYSTEM_PROMPT, tools=(), images=()
+):
+    """Agent.stream as it was before reading the queue itself (the whole history fits here; no tools or
+    images: the bench's chat has neither), taking every argument `Agent.stream` takes."""
     self._memory.set([to_chat_message(m) for m in history])
     yield from self._agent_for(system_prompt).stream_chat(text).response_gen
 

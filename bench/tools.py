@@ -160,7 +160,9 @@ def web_figures(repeats: int = 10) -> list[Figure]:
     ]
 
 
-def run(quick: bool = False) -> list[Figure]:
+def run(quick: bool = False, smoke: bool = False) -> list[Figure]:
+    if smoke:
+        return sandbox_figures(2, 2) + web_figures(1)
     return sandbox_figures(5 if quick else STARTS, 20 if quick else WARM_RUNS) + web_figures(
         3 if quick else 10
     )

@@ -52,8 +52,11 @@ USERS_FOLDER = "users"
 LOGIN = re.compile(r"[\w.@+-]{1,64}")
 MIN_PASSWORD = 8
 INVITE_DAYS = 7
-# Failed logins: this many are free in WINDOW; each one more doubles the wait before the next try.
-FREE_PER_NAME, FREE_PER_ADDRESS = 5, 20
+# Failed logins: this many are free in WINDOW; each one more doubles the wait before the next try. Per name
+# from one address, per address, and per name from every address the account never logged in from (many
+# addresses guessing one password).
+FREE_PER_NAME, FREE_PER_ADDRESS, FREE_PER_NAME_ANYWHERE = 5, 20, 50
+KNOWN_ADDRESSES = 20  # an account's latest addresses, kept as digests
 WINDOW = timedelta(minutes=15)
 FIRST_WAIT, LONGEST_WAIT = 30.0, 900.0
 WRONG = "Wrong name or password."
@@ -170,11 +173,24 @@ class Accounts:
 
     def log_in(self, login: str, password: str, address: str = "") -> tuple[Account, str]:
         """Check a name and password; return the account and a new session token. Raise LoginFailed
-        (which never says whether the name exists) or TooManyAttempts."""
-        keys = [f"name:{login.strip().casefold()}"] + ([f"address:{address}"] if address else [])
-        ledger = self.store.read()
-        self._check_pace(ledger, keys)
-        account = _by_login(ledger, login.strip())
+        (which never says whether the name exists) or TooManyAttempts.
+
+        Each try is counted before its password is checked, under the accounts file's lock, so tries sent
+        at once from many tabs or processes get no more checks than the allowance. A name is slowed down
+        per address: a stranger's failures cannot lock its owner out from an address the owner has logged
+        in from before, only strangers' addresses share the slowdown of the name as a whole."""
+        name = login.strip().casefold()
+        where = digest(address or "unknown")
+        pair, by_address, by_name = f"name:{name}|{where}", f"address:{where}", f"name:{name}"
+        with self.store.change() as ledger:
+            account = _by_login(ledger, login.strip())
+            known = account is not None and where in ledger.known.get(account.id, [])
+            limits = [(pair, FREE_PER_NAME), (by_address, FREE_PER_ADDRESS)]
+            self._check_pace(ledger, limits if known else [*limits, (by_name, FREE_PER_NAME_ANYWHERE)])
+            stamp = self._clock().timestamp()
+            for key in (pair, by_address, by_name):
+                ledger.failures.setdefault(key, []).append(stamp)
+            self._prune(ledger)
         stored = account.password if account is not None and account.kind == LOCAL else _DUMMY
         try:
             _hasher.verify(stored, password)
@@ -182,22 +198,24 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             right = False
         if not right:
-            with self.store.change() as ledger:
-                stamp = self._clock().timestamp()
-                for key in keys:
-                    ledger.failures.setdefault(key, []).append(stamp)
-                self._prune(ledger)
             raise LoginFailed(WRONG)
         assert account is not None
+        with self.store.change() as ledger:
+            ledger.failures.pop(pair, None)  # the owner is at this address: its failures are forgiven
+            for key in (by_address, by_name):  # the right password is not a failure
+                if stamp in ledger.failures.get(key, []):
+                    ledger.failures[key].remove(stamp)
+            token = ""
+            if account.status == ACTIVE:
+                seen = [d for d in ledger.known.get(account.id, []) if d != where]
+                ledger.known[account.id] = [*seen, where][-KNOWN_ADDRESSES:]
+                if _hasher.check_needs_rehash(account.password):
+                    ledger.accounts[account.id] = replace(account, password=_hasher.hash(password))
+                token = self._start(ledger, account.id)
         if account.status == PENDING:
             raise LoginFailed("Your account is waiting for an admin's approval.")
         if account.status == DISABLED:
             raise LoginFailed("This account is disabled; ask an admin.")
-        with self.store.change() as ledger:
-            ledger.failures.pop(keys[0], None)
-            if _hasher.check_needs_rehash(account.password):
-                ledger.accounts[account.id] = replace(account, password=_hasher.hash(password))
-            token = self._start(ledger, account.id)
         return account.public(), token
 
     def log_out(self, token: str) -> None:
@@ -345,13 +363,13 @@ class Accounts:
         kept = {key: [t for t in times if t > oldest] for key, times in ledger.failures.items()}
         ledger.failures = {key: times for key, times in kept.items() if times}
 
-    def _check_pace(self, ledger: Ledger, keys: list[str]) -> None:
+    def _check_pace(self, ledger: Ledger, limits: list[tuple[str, int]]) -> None:
+        """Raise TooManyAttempts if any key has had more than its free failures in WINDOW."""
         moment = self._clock().timestamp()
         oldest = moment - WINDOW.total_seconds()
         wait = 0.0
-        for key in keys:
+        for key, free in limits:
             times = [t for t in ledger.failures.get(key, []) if t > oldest]
-            free = FREE_PER_ADDRESS if key.startswith("address:") else FREE_PER_NAME
             if len(times) >= free:
                 pause = min(LONGEST_WAIT, FIRST_WAIT * 2 ** (len(times) - free))
                 wait = max(wait, times[-1] + pause - moment)

@@ -31,6 +31,7 @@ class Ledger:
     sessions: dict[str, Grant] = field(default_factory=dict)  # by token digest
     invites: dict[str, Grant] = field(default_factory=dict)  # by token digest
     failures: dict[str, list[float]] = field(default_factory=dict)  # failed logins by key, epoch seconds
+    known: dict[str, list[str]] = field(default_factory=dict)  # account id -> digests of addresses it used
     providers: list[str] | None = None  # the providers users may use; None: all
 
 
@@ -83,11 +84,13 @@ class AccountStore:
             invites = [Grant.from_dict(item) for item in document.get("invites", [])]
             failures = {str(k): [float(t) for t in v] for k, v in document.get("failures", {}).items()}
             providers = document.get("providers")
+            known = {str(k): [str(d) for d in v] for k, v in document.get("known", {}).items()}
             return Ledger(
                 accounts={a.id: a for a in accounts},
                 sessions={g.digest: g for g in sessions},
                 invites={g.digest: g for g in invites},
                 failures=failures,
+                known=known,
                 providers=[str(p) for p in providers] if isinstance(providers, list) else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as problem:
@@ -105,6 +108,7 @@ def _encode(ledger: Ledger) -> bytes:
         "sessions": [g.to_dict() for g in ledger.sessions.values()],
         "invites": [g.to_dict() for g in ledger.invites.values()],
         "failures": ledger.failures,
+        "known": ledger.known,
         "providers": ledger.providers,
     }
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")

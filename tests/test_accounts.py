@@ -83,15 +83,15 @@ def test_a_wrong_name_and_a_wrong_password_read_the_same(keeper):
 
 
 def test_password_guessing_is_slowed_down_per_name_and_per_address(keeper, clock):
-    """Five failures under a name are free; then the right password is refused too until the wait is
-    over, and the wait doubles; another name from another address is not held up."""
+    """Five failures under a name from one address are free; then that address is refused even the right
+    password until the wait is over, and the wait doubles; the owner elsewhere is not held up."""
     keeper.sign_up("ana", "Ana", PASSWORD)
     keeper.sign_up("bia", "Bia", PASSWORD)  # pending: its failures are counted the same
     for _ in range(5):
         with pytest.raises(LoginFailed):
             keeper.log_in("ana", "guess", address="10.0.0.9")
     with pytest.raises(TooManyAttempts) as slowed:
-        keeper.log_in("ana", PASSWORD, address="10.0.0.1")
+        keeper.log_in("ana", PASSWORD, address="10.0.0.9")
     assert "Try again in 1 minute" in str(slowed.value)
     assert 29 <= slowed.value.retry_after <= 30
     clock.advance(seconds=31)
@@ -99,12 +99,12 @@ def test_password_guessing_is_slowed_down_per_name_and_per_address(keeper, clock
         keeper.log_in("ana", "guess again", address="10.0.0.9")
     clock.advance(seconds=31)
     with pytest.raises(TooManyAttempts) as longer:
-        keeper.log_in("ana", PASSWORD)
+        keeper.log_in("ana", PASSWORD, address="10.0.0.9")
     assert 29 <= longer.value.retry_after <= 30  # 60 s after the sixth failure, 31 gone
     with pytest.raises(LoginFailed, match="approval"):
         keeper.log_in("bia", PASSWORD, address="10.0.0.2")
     clock.advance(minutes=16)
-    account, _ = keeper.log_in("ana", PASSWORD)
+    account, _ = keeper.log_in("ana", PASSWORD, address="10.0.0.9")
     assert account.login == "ana"
     # Many names tried from one address: that address is slowed down too.
     for number in range(20):
@@ -112,6 +112,57 @@ def test_password_guessing_is_slowed_down_per_name_and_per_address(keeper, clock
             keeper.log_in(f"guess{number}", "x" * 8, address="10.6.6.6")
     with pytest.raises(TooManyAttempts):
         keeper.log_in("ana", PASSWORD, address="10.6.6.6")
+
+
+def test_a_stranger_guessing_cannot_lock_the_owner_out(keeper):
+    """Wrong passwords for the admin's name, from another address, even from many: the admin still logs
+    in from where they logged in before, and from a new address while the guessing stays under the
+    name's overall allowance."""
+    keeper.sign_up("ana", "Ana", PASSWORD)
+    keeper.log_in("ana", PASSWORD, address="192.0.2.10")  # the owner's usual address
+    for _ in range(5):
+        with pytest.raises(LoginFailed):
+            keeper.log_in("ana", "guess", address="203.0.113.66")
+    with pytest.raises(TooManyAttempts):
+        keeper.log_in("ana", "guess", address="203.0.113.66")
+    assert keeper.log_in("ana", PASSWORD, address="192.0.2.10")[0].login == "ana"
+    assert keeper.log_in("ana", PASSWORD, address="198.51.100.7")[0].login == "ana"  # a new place
+    # A botnet: 45 more addresses, one guess each, reach the name's overall allowance (50 failures with
+    # the 5 above). New addresses wait; the owner's known ones do not.
+    for number in range(45):
+        with pytest.raises(LoginFailed):
+            keeper.log_in("ana", "guess", address=f"203.0.113.{number}")
+    with pytest.raises(TooManyAttempts):
+        keeper.log_in("ana", PASSWORD, address="198.18.0.1")
+    assert keeper.log_in("ana", PASSWORD, address="192.0.2.10")[0].login == "ana"
+    assert keeper.log_in("ana", PASSWORD, address="198.51.100.7")[0].login == "ana"
+
+
+def test_logins_sent_at_once_get_no_more_checks_than_the_allowance(tmp_path, clock):
+    """12 wrong logins at the same moment, each through its own Accounts (as separate processes have):
+    each try is counted before its password is checked, so 5 are checked and 7 refused unchecked."""
+    import threading
+
+    Accounts(tmp_path, clock=clock).sign_up("ana", "Ana", PASSWORD)
+    start = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        keeper = Accounts(tmp_path, clock=clock)
+        start.wait()
+        try:
+            keeper.log_in("ana", "a wrong guess", address="203.0.113.5")
+        except TooManyAttempts:
+            outcomes.append("refused")
+        except LoginFailed:
+            outcomes.append("checked")
+
+    threads = [threading.Thread(target=guess) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(outcomes) == ["checked"] * 5 + ["refused"] * 7
 
 
 def test_sessions_expire_and_end_on_logout_disable_and_password_change(keeper, clock):
