@@ -42,6 +42,8 @@ class Settings:
     sandbox_run_seconds: float
     accounts: str = ""  # BNAGPT_ACCOUNTS: "" (one user, no login), "local" or "sso" (controller/accounts.py)
     session_hours: float = 168.0
+    # BNAGPT_USER_ENDPOINTS=1: with accounts, users may type their own server's address (public ones only)
+    user_endpoints: bool = False
     root_dir: Path | None = None  # the data folder (BNAGPT_DATA_DIR); data_dir is in it with accounts
     # BNAGPT_DATABASE_URL: chats in PostgreSQL instead of the JSON files (it may hold a password)
     database_url: str = field(default="", repr=False)
@@ -121,4 +123,5 @@ def load_settings() -> Settings:
         accounts=_accounts(),
         database_url=_text("BNAGPT_DATABASE_URL"),
         session_hours=max(0.01, _number("BNAGPT_SESSION_HOURS", 168.0)),
+        user_endpoints=_text("BNAGPT_USER_ENDPOINTS").lower() in ("1", "true", "yes", "on"),
     )

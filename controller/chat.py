@@ -224,7 +224,11 @@ class ChatSession:
         text, cut = voices.speakable(message.content)
         if not text:
             raise MediaUnavailable("This reply has no words to read aloud (only code or links).")
-        server = (config.base_url, config.api_key or "") if config and config.kind == OPENAI else ("", "")
+        server = (
+            (config.base_url, config.api_key or "")
+            if config and config.kind == OPENAI and not config.public_only  # a user's typed server: chat only
+            else ("", "")
+        )
         voice = self.voices.choose(assistant.voice, text, assistant.language, server[0])
         data, mime = self.voices.speak(text, voice, server)
         note = f"Read by {voice.label}" + (f"; only its first {voices.MAX_CHARS:,} characters" if cut else "")

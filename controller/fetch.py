@@ -105,6 +105,11 @@ def _checked(
     return host, port, found[0]
 
 
+def check_public(url: str, resolve: Callable[[str, int], list[str]] = addresses) -> None:
+    """Raise FetchFailed unless `url` is http(s) to a public address (the guard `fetch` applies)."""
+    _checked(url, frozenset(), resolve)
+
+
 def public(address: str) -> bool:
     """Whether an IP address is on the public internet (an IPv4-mapped IPv6 address judged as IPv4)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])

@@ -45,6 +45,9 @@ class ProviderConfig:
     timeout: float = 60.0
     response_format: str = ""  # JSON text of the OpenAI `response_format` to send, "" for none
     vision: bool = False  # the model reads images (`sees_images`)
+    # The address was typed by a user of a shared bnaGPT: it must be public, like a web page fetched
+    # (no loopback, private, link-local or metadata address), before anything is sent to it.
+    public_only: bool = False
 
     @property
     def label(self) -> str:
@@ -123,6 +126,47 @@ def _common(config: ProviderConfig, http_client: httpx.Client) -> dict:
         if config.response_format
         else {},
     }
+
+
+def field_values(
+    record: Provider, typed: Mapping[str, str], environment: Mapping[str, str]
+) -> dict[str, str]:
+    """A provider's settings: what the user typed, else what the environment (or `.env`) says.
+
+    A key from the environment goes only to the address the environment names with it: with another
+    address typed, the key is left out (a user's own key, typed, goes where they say)."""
+    values = {
+        f.name: typed.get(f.name, "").strip() or environment.get(f.env, f.default) for f in record.fields
+    }
+    address = next((f for f in record.fields if f.name == "base_url"), None)
+    if address is None:
+        return values
+    configured = environment.get(address.env, address.default)
+    if _same_address(values["base_url"], configured):
+        return values
+    for f in record.fields:
+        if f.secret and not typed.get(f.name, "").strip():
+            values[f.name] = ""
+    return values
+
+
+def _same_address(one: str, other: str) -> bool:
+    return one.strip().rstrip("/").lower() == other.strip().rstrip("/").lower()
+
+
+def check_address(config: ProviderConfig) -> None:
+    """Raise ProviderMisconfigured if a user's typed address may not be reached (`public_only`)."""
+    if not config.public_only or not config.base_url:
+        return
+    from controller import fetch
+    from errors import FetchFailed
+
+    try:
+        fetch.check_public(config.base_url)
+    except FetchFailed as refusal:
+        raise ProviderMisconfigured(
+            f"{refusal} Servers on this machine or its private network are for the admin to configure."
+        ) from None
 
 
 def preload() -> None:
@@ -273,6 +317,7 @@ class Connection:
 def connect(config: ProviderConfig, count_tokens: Callable[[str], int] | None = None) -> Connection:
     """Build the LLM for a provider configuration; `count_tokens` is the model's own tokenizer if known
     (the local engine's), else tiktoken's count with a margin."""
+    check_address(config)
     preload()  # waits for the background import if it is still running
     from controller.transport import StoppableTransport
 

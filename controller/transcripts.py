@@ -190,7 +190,8 @@ def _groq(config: ProviderConfig | None, environment: Mapping[str, str]) -> Tran
 
 def _openai_compatible(config: ProviderConfig | None, environment: Mapping[str, str]) -> Transcriber | None:
     model = environment.get("BNAGPT_OPENAI_STT_MODEL", "")
-    if config is not None and config.kind == OPENAI and config.base_url and model:
+    # A user's own typed server (public_only) gets the chat only: the admin's speech model is not sent there.
+    if config is not None and config.kind == OPENAI and config.base_url and model and not config.public_only:
         return ServerTranscriber(config.base_url, config.api_key or "", model, "The server")
     return None
 

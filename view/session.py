@@ -412,15 +412,18 @@ def engine() -> LocalEngine | None:
 
 
 def provider_config(kind: str = "") -> ProviderConfig:
-    """A provider's settings: `kind` (an assistant's choice), or the one chosen in the sidebar."""
+    """A provider's settings: `kind` (an assistant's choice), or the one chosen in the sidebar (a key from
+    the environment only with the address it came with: `providers.field_values`)."""
     s = settings()
     allowed = {p.kind for p in allowed_providers()}
     record = provider(kind if kind in allowed else provider_kind())
-    values = {
-        setting.name: st.session_state.get(record.field_key(setting), "").strip()
-        or s.environment.get(setting.env, setting.default)
-        for setting in record.fields
-    }
+    typed = {f.name: st.session_state.get(record.field_key(f), "") for f in record.fields}
+    # With accounts, users use the servers the admin configured; a typed address only if the admin lets
+    # them, and then only a public one (ProviderConfig.public_only).
+    guarded = bool(s.accounts) and not is_admin()
+    if guarded and not s.user_endpoints:
+        typed.pop("base_url", None)
+    values = providers.field_values(record, typed, s.environment)
     context = record.context_window
     if record.local:
         engine()  # the local engine is needed now
@@ -432,6 +435,7 @@ def provider_config(kind: str = "") -> ProviderConfig:
         max_tokens=s.max_reply_tokens,
         temperature=s.temperature,
         timeout=s.request_timeout,
+        public_only=guarded and bool(typed.get("base_url", "").strip()),
         **values,
     )
 

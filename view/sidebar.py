@@ -56,9 +56,14 @@ def _provider_controls() -> None:
     )
     record = provider(session.provider_kind())
     environment = session.settings().environment
+    fixed = (
+        bool(session.settings().accounts) and not session.is_admin() and not session.settings().user_endpoints
+    )
     for setting in record.fields:
         key = record.field_key(setting)
-        if not setting.secret:
+        if setting.name == "base_url" and fixed:
+            st.caption(f"{setting.label}: the server the admin configured.")
+        elif not setting.secret:
             st.text_input(setting.label, key=key, placeholder=setting.placeholder)
         elif not environment.get(setting.env):  # a configured key is used, never shown
             st.text_input(
