@@ -79,7 +79,11 @@ def _checked(
     url: str, allow: frozenset[str], resolve: Callable[[str, int], list[str]]
 ) -> tuple[str, int, str]:
     """(host name, port, the address to connect to), or FetchFailed if the address may not be fetched."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a malformed address raises here, not later)
+    except ValueError:
+        raise FetchFailed(f"{url} is not a valid address.") from None
     if parts.scheme not in ("http", "https"):
         raise FetchFailed(f"Only http and https pages are fetched, not {parts.scheme or 'this'}: {url}")
     if parts.username or parts.password:
@@ -110,11 +114,21 @@ def check_public(url: str, resolve: Callable[[str, int], list[str]] = addresses)
     _checked(url, frozenset(), resolve)
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def public(address: str) -> bool:
-    """Whether an IP address is on the public internet (an IPv4-mapped IPv6 address judged as IPv4)."""
+    """Whether an IP address is on the public internet. IPv6 forms that carry an IPv4 address are judged
+    by it (IPv4-mapped, NAT64); tunnels whose far end cannot be checked (6to4 2002::/16, Teredo) and the
+    old site-local range (fec0::/10, private in all but name) are not public."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip.sixtofour is not None or ip.teredo is not None or ip.is_site_local:
+            return False
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
 
 
@@ -144,14 +158,23 @@ def _request(url: str, host: str, port: int, address: str, deadline: float) -> u
 
 
 def _read(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+    """The body, up to MAX_BYTES, read until the deadline: each read takes what has arrived and waits at
+    most the time left, so a server sending a byte a second cannot stretch the fetch."""
     chunks, size = [], 0
+    connection = getattr(response, "connection", None)
     try:
-        for chunk in response.stream(64 * 1024):
+        while size < MAX_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break  # the start of a long page is enough to answer from
+            if connection is not None and connection.sock is not None:
+                connection.sock.settimeout(left)
+            chunk = response.read1(64 * 1024)
+            if not chunk:
+                break
             chunks.append(chunk)
             size += len(chunk)
-            if size >= MAX_BYTES or time.monotonic() > deadline:
-                break  # the start of a long page is enough to answer from
-    except urllib3.exceptions.HTTPError:
+    except (urllib3.exceptions.HTTPError, OSError):
         if not chunks:
             raise FetchFailed("The page could not be read.") from None
     return b"".join(chunks)[:MAX_BYTES]

@@ -252,6 +252,10 @@ def test_a_run_button_step_is_kept_with_the_reply_through_export(
         ("http://0.0.0.0/", "private or local"),
         ("http://224.0.0.1/", "private or local"),
         ("http://100.64.0.1/", "private or local"),
+        ("http://[::1", "not a valid address"),
+        ("http://[2002:7f00:1::1]/", "private or local"),  # 6to4 carrying 127.0.0.1
+        ("http://[fec0::1]/", "private or local"),  # site-local
+        ("http://[64:ff9b::a9fe:a9fe]/", "private or local"),  # NAT64 of 169.254.169.254
     ],
 )
 def test_private_and_odd_addresses_are_refused(url: str, says: str) -> None:
@@ -301,9 +305,46 @@ def test_a_slow_page_times_out(web) -> None:
     assert time.monotonic() - started < 4
 
 
+def test_a_page_dripping_bytes_is_cut_at_the_time_limit() -> None:
+    """A byte every 0.2 s never lets a read time out: the whole fetch still ends at its limit."""
+
+    class Drip(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            try:
+                for _ in range(600):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    started = time.monotonic()
+    try:
+        page = fetch(f"http://127.0.0.1:{port}/", frozenset({f"127.0.0.1:{port}"}), timeout=2.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 3.5
+    assert page.text.startswith("xxx")  # what arrived in time is kept
+
+
 def test_public_addresses() -> None:
     assert public("93.184.216.34") and public("2606:2800:220:1::1")
     assert not any(public(a) for a in ("127.0.0.1", "10.1.2.3", "172.16.0.1", "fd00::1", "fe80::1", "::"))
+    assert not any(
+        public(a) for a in ("2002:c000:204::1", "2001:0:4136:e378::1", "fec0::1", "64:ff9b::a00:1")
+    )
+    assert public("64:ff9b::5db8:d822")  # NAT64 of a public address
 
 
 def test_a_page_streaming_forever_is_cut_at_the_size_limit() -> None:
