@@ -8,6 +8,7 @@ memory is rebuilt from the stored messages before every turn, so it never drifts
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -413,6 +414,8 @@ def _passages(config: ProviderConfig) -> int:
 
 
 INDEX_WAIT = 300.0  # seconds a question waits for its files' indexing
+# How often a streaming reply is saved as it arrives: a crash loses at most this much of what was shown.
+DRAFT_SECONDS = 1.0
 
 
 def _turn(messages: Sequence[Message]) -> tuple[list[Message], Message]:
@@ -460,6 +463,8 @@ class Reply:
         self._first_question: str | None = None  # the first message, while answering it
         self.sources: list[Source] = []  # the file passages given to the model with the question
         self.waiting = ""  # what the reply waits for before it starts, for the user
+        self._draft: str | None = None  # the id of the stored draft of this reply, once saved
+        self._drafted_at = 0.0
 
     @property
     def question(self) -> str | None:
@@ -599,6 +604,7 @@ class Reply:
         for item in agent.stream(history, text, prompt, tools, images):
             if isinstance(item, str):
                 self._parts.append(item)
+                self._keep_draft()
                 yield item
             else:
                 self._step_event(item)
@@ -718,6 +724,33 @@ class Reply:
             )
         yield "".join(self._parts)
 
+    def _keep_draft(self) -> None:
+        """Save what has arrived, at most every DRAFT_SECONDS, as a failed reply: if the app is killed
+        midway, the chat keeps what the user saw (with Retry); `_finish` replaces it with the end."""
+        moment = time.monotonic()
+        if moment - self._drafted_at < DRAFT_SECONDS or not self.text.strip():
+            return
+        self._drafted_at = moment
+        draft = self._message(self.text, MessageStatus.FAILED, ())
+        try:
+            if self._draft is None:
+                self._session.store.add(self._conversation_id, self._question_id, draft)
+                self._draft = draft.id
+            else:
+                self._session.store.update_reply(self._conversation_id, replace(draft, id=self._draft))
+        except StoreError:
+            self._drafted_at = math.inf  # gone meanwhile (deleted in another tab): `_finish` says so
+
+    def _message(self, text: str, status: MessageStatus, sources: tuple[Source, ...]) -> Message:
+        return Message(
+            Role.ASSISTANT,
+            text,
+            status=status,
+            sources=sources,
+            steps=tuple(self.steps),
+            model=f"{self._config.label} · {self._config.model}",
+        )
+
     def _finish(self, status: MessageStatus) -> None:
         self.status = status
         text = self.text
@@ -727,15 +760,11 @@ class Reply:
             self._run_first_block(text)
         try:
             sources = grounding.check(text, self.sources) if self.sources else ()
-            message = Message(
-                Role.ASSISTANT,
-                text,
-                status=status,
-                sources=sources,
-                steps=tuple(self.steps),
-                model=f"{self._config.label} · {self._config.model}",
-            )
-            self._session.store.add(self._conversation_id, self._question_id, message)
+            message = self._message(text, status, sources)
+            if self._draft is None:
+                self._session.store.add(self._conversation_id, self._question_id, message)
+            else:
+                self._session.store.update_reply(self._conversation_id, replace(message, id=self._draft))
         except StoreError as error:  # deleted in another tab, say: the text is still shown
             self.error = error
             return

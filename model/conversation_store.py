@@ -76,6 +76,11 @@ class ConversationStore(ABC):
         StoreError if `parent` is not in the chat."""
 
     @abstractmethod
+    def update_reply(self, conversation_id: str, message: Message) -> None:
+        """Replace a stored reply by this one of the same id (its text as it streams, then as it ended);
+        raise StoreError if it is no longer in the chat."""
+
+    @abstractmethod
     def choose(self, conversation_id: str, message_id: str) -> None:
         """Follow this version of a message; raise StoreError if it is not in the chat."""
 

@@ -243,6 +243,20 @@ class TreeStore(ConversationStore):
             conversation.messages[index] = replace(message, steps=(*message.steps, step))
             self._write_conversation(conversation)
 
+    @one_at_a_time
+    def update_reply(self, conversation_id: str, message: Message) -> None:
+        """Replace a reply by this one of the same id, keeping its place in the tree."""
+        with self._writing() as summaries:
+            conversation = self._load_for_update(conversation_id, summaries)
+            index = self._find(conversation, message.id)
+            stored = conversation.messages[index]
+            if stored.role != Role.ASSISTANT:
+                raise StoreError("That reply is no longer in the chat: reload the page.")
+            conversation.messages[index] = replace(message, parent=stored.parent)
+            conversation.updated_at = utc_now()
+            self._write_conversation(conversation)
+            summaries[conversation.id] = conversation.summary()
+
     @staticmethod
     def _find(conversation: Conversation, message_id: str) -> int:
         index = conversation.index_of(message_id)

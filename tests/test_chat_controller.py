@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -344,3 +345,61 @@ def test_two_tabs_replying_at_once_both_get_their_whole_reply(data_file, engine,
     b.join(60)
     assert replies["a"] == alone
     assert replies["b"].strip()
+
+
+def test_a_killed_app_keeps_the_part_of_the_reply_the_user_saw(data_file, tmp_path):
+    """kill -9 of the app while a reply streams: what had arrived a second before is in the chat, kept
+    as a failed reply (with Retry), not lost with the process."""
+    from tests.conftest import _chunk
+
+    class Slow(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            try:
+                for number in range(200):
+                    self.wfile.write(_chunk(f"word{number} "))
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                self.wfile.write(b"data: [DONE]\n\n")
+            except OSError:
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from controller.chat import ChatSession\n"
+        "from controller.providers import OPENAI, ProviderConfig\n"
+        "from model.json_store import JsonConversationStore\n"
+        "chat = ChatSession(JsonConversationStore(Path(sys.argv[1])))\n"
+        "config = ProviderConfig(kind=OPENAI, model='m', base_url=sys.argv[2], timeout=30)\n"
+        "for chunk in chat.send('Count for me.', config):\n"
+        "    print(chunk, flush=True)\n"
+    )
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    app = subprocess.Popen(
+        [sys.executable, "-c", script, str(data_file), url], cwd=PROJECT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        seen = []
+        while len(seen) < 30:  # about 3 seconds of reply on the screen
+            seen.append(app.stdout.readline().strip())
+        app.send_signal(signal.SIGKILL)
+        app.wait(10)
+    finally:
+        app.kill()
+        server.shutdown()
+        server.server_close()
+    (question, reply) = stored_messages(data_file)
+    assert question == ("user", "Count for me.", "complete")
+    assert reply[0] == "assistant" and reply[2] == "failed"
+    kept = reply[1].split()
+    assert len(kept) >= 15 and kept == [f"word{n}" for n in range(len(kept))]
