@@ -9,6 +9,7 @@ import streamlit as st  # noqa: E402
 from view import session, sidebar  # noqa: E402
 
 st.set_page_config(page_title="bnaGPT", page_icon=session.FAVICON)
+session.protect_page()
 session.init()
 if session.logged_out():
     # Accounts are on and nobody is logged in: every address gets the login page and nothing else.

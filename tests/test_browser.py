@@ -9,6 +9,7 @@ import base64
 import json
 import re
 import subprocess
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,6 +193,57 @@ def test_names_and_user_messages_show_as_typed(page, app_url, tmp_path):
     assert wait_until(lambda: row.inner_text().replace(WORD_JOINER, "") == typed, 10), row.inner_text()
     expect(row.locator('[data-testid="stIconMaterial"]')).to_have_count(0)
     expect(bubbles(page).first.locator('[data-testid="stText"]')).to_have_text(typed)
+
+
+def test_a_stored_reply_makes_the_browser_fetch_nothing_from_elsewhere(page, app_url, tmp_path):
+    """A reply (stored: it is opened again and again) holding images in every form of the Markdown corpus,
+    and a name with icon codes and addresses: no request reaches another server, nothing in the name
+    becomes an icon or a link, and the page carries its Content-Security-Policy."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.test_markdown import WRAPPERS
+
+    hits: list[str] = []
+
+    class Pixel(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(base64.b64decode(_PIXEL))
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pixel)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pixel = f"http://127.0.0.1:{server.server_address[1]}"
+    forms = [w.format(p=f"![seen]({pixel}/{n}.png)") for n, w in enumerate(WRAPPERS)]
+    reply = "\n\n".join(forms) + f"\n\nand raw: <img src='{pixel}/raw.png'>"
+    name = "Plan :material_home: :material/home: see https://example.com or www.example.com"
+    store = JsonConversationStore(tmp_path / "conversations.json")
+    chat = store.create(name, [Message(Role.USER, "Show me."), Message(Role.ASSISTANT, reply)])
+    try:
+        page.goto(f"{app_url}/?c={chat.id}")
+        expect(bubbles(page).nth(1)).to_contain_text("and raw", timeout=60_000)
+        row = page.locator(f'[data-testid="stSidebar"] .st-key-open_{chat.id} button').first
+        expect(row).to_be_visible()
+        page.wait_for_timeout(2_000)  # any image the page would load has been asked for by now
+        assert hits == []
+        policy = page.locator('meta[http-equiv="Content-Security-Policy"]')
+        expect(policy).to_have_count(1)
+        assert "img-src 'self'" in policy.get_attribute("content")
+        expect(row.locator('[data-testid="stIconMaterial"]')).to_have_count(0)
+        expect(row.locator("a")).to_have_count(0)
+        assert row.inner_text().replace(WORD_JOINER, "") == name
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
 def test_import_a_chatgpt_export_and_download_everything(page, app_url, tmp_path):

@@ -296,6 +296,28 @@ def write_cookie() -> None:
     st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
 
+# Pictures, sounds and connections only from the app itself (and data:/blob: URLs it makes): the second
+# layer under utils/markdown.for_display, should a reply or a name still smuggle in an image or a fetch.
+CONTENT_POLICY = "img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self' {socket}"
+
+
+def protect_page() -> None:
+    """Give the page a Content-Security-Policy (as a <meta> element: Streamlit sets no response headers for
+    us). Added once per page load; a policy once in force cannot be loosened by anything that runs later."""
+    policy = json.dumps(CONTENT_POLICY)
+    script = (
+        "if (!document.querySelector('meta[data-bnagpt-policy]')) {"
+        " const socket = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host;"
+        " const meta = document.createElement('meta');"
+        " meta.httpEquiv = 'Content-Security-Policy';"
+        f" meta.content = {policy}.replace('{{socket}}', socket);"
+        " meta.dataset.bnagptPolicy = '1';"
+        " document.head.prepend(meta); }"
+        "if (document.currentScript) document.currentScript.remove();"
+    )
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+
+
 def allowed_providers() -> list[Provider]:
     """The providers this tab may use: all of them, or with accounts those an admin allowed users."""
     if is_admin():
