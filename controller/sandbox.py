@@ -11,6 +11,7 @@ fallback: where bwrap or the sandbox's Python is missing, `problem()` says what 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import json
 import os
@@ -102,12 +103,13 @@ class _Session:
         self._replies, replies_write = os.pipe()
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - open for the session's life
         try:
+            # The kernel's channel is its stdin and stdout, which it moves out of the code's reach at once
+            # (controller/sandbox_kernel.py): nothing of it is in any command line.
             self.process = subprocess.Popen(
-                [*command, str(requests_read), str(replies_write)],  # the kernel's pipes, by number
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                command,
+                stdin=requests_read,
+                stdout=replies_write,
                 stderr=self._errors,
-                pass_fds=(requests_read, replies_write),
                 user=uid,
                 group=uid,
                 extra_groups=[] if uid is not None else None,
@@ -135,7 +137,17 @@ class _Session:
         (size,) = struct.unpack(">I", header)
         if size > _MAX_REPLY:
             raise _SessionLost("The session sent more than the app accepts.")
-        return json.loads(self._read(size, deadline))
+        try:
+            reply = json.loads(self._read(size, deadline))
+        except (ValueError, RecursionError):
+            raise _SessionLost("The session sent a reply the app cannot read.") from None
+        if not isinstance(reply, dict):
+            raise _SessionLost("The session sent a reply the app cannot read.")
+        if isinstance(reply.get("lost"), str):
+            if reply.get("timed_out") is True:
+                raise TimeoutError  # the kernel stopped a run that did not stop when asked
+            raise _SessionLost(reply["lost"])
+        return reply
 
     def _read(self, size: int, deadline: float) -> bytes:
         data = b""
@@ -188,11 +200,16 @@ class Sandbox:
     """The sandboxed Python sessions of one app process, by chat."""
 
     def __init__(
-        self, directory: Path, python: str = "/usr/bin/python3", limits: Limits | None = None
+        self,
+        directory: Path,
+        python: str = "/usr/bin/python3",
+        limits: Limits | None = None,
+        max_sessions: int = MAX_SESSIONS,
     ) -> None:
         self.directory = directory
         self.python = python
         self.limits = limits or Limits()
+        self.max_sessions = max_sessions
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
         self._problem: str | None = None
@@ -300,8 +317,15 @@ class Sandbox:
             session = self._sessions.get(chat_id)
             if session is not None:
                 return session
-            while len(self._sessions) >= MAX_SESSIONS:
-                oldest = min(self._sessions, key=lambda k: self._sessions[k].used)
+            while len(self._sessions) >= self.max_sessions:
+                # Only an idle session makes room: one running code is never cut short for another.
+                idle = [k for k, v in self._sessions.items() if not v.lock.locked()]
+                if not idle:
+                    raise SandboxUnavailable(
+                        f"All {self.max_sessions} code sessions are busy running code right now; "
+                        "try again in a moment."
+                    )
+                oldest = min(idle, key=lambda k: self._sessions[k].used)
                 self._sessions.pop(oldest).close()
         session = self._start(Path(tempfile.mkdtemp(prefix="bnagpt-files-")))
         with self._lock:
@@ -329,6 +353,9 @@ class Sandbox:
             "--unshare-user",
             "--disable-userns",  # no namespaces of its own inside: no unshare, no mount
             "--die-with-parent",
+            # The kernel is the sandbox's PID 1: no bwrap init inside holding the app's channel as its
+            # stdin and stdout (/proc/1/fd would reopen it), and the code cannot kill the kernel.
+            "--as-pid-1",
             "--new-session",
             "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr",
@@ -402,6 +429,14 @@ def _sync_inputs(folder: Path, files: Sequence[tuple[str, Path]]) -> None:
 
 
 def _result(reply: dict) -> RunResult:
+    """The kernel's reply as a result; one that does not read as a reply is an error saying so."""
+    try:
+        return _read_result(reply)
+    except (TypeError, ValueError, KeyError, AttributeError, binascii.Error):
+        return RunResult(error="The run's result could not be read: the session sent something else.")
+
+
+def _read_result(reply: dict) -> RunResult:
     stdout, stderr = reply.get("stdout", ""), reply.get("stderr", "")
     if reply.get("stdout_left"):
         stdout += f"\n… {reply['stdout_left']:,} more bytes of output not shown"

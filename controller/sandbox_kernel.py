@@ -1,19 +1,26 @@
 """The process that runs a chat's code inside the sandbox, like a notebook kernel.
 
 Passed to `python -I -c` by `controller/sandbox.py`, so it uses the standard library only and never
-imports the app. Requests arrive on one pipe and replies leave on another (4-byte length, then JSON): the
-code's own stdout and stderr go to files, so nothing it prints can be mistaken for a reply. It lowers its
-own rlimits before the first run, and after each run kills every other process of its PID namespace, so
-nothing the code started outlives the run.
+imports the app. Two processes: the kernel talks to the app (requests on its stdin, replies on its stdout,
+each a 4-byte length then JSON) and runs nothing itself; it forks a worker that runs the code, holds its
+variables and answers the kernel on pipes of its own. The worker never has the app's channel: its copies
+are closed at the fork, and the kernel makes itself non-dumpable, so the code cannot reopen them through
+/proc either. Whatever the worker sends is checked as untrusted: a result it cannot read is a clear error.
+The code's stdout and stderr go to files, so nothing it prints can be mistaken for a result. The kernel
+lowers the rlimits before the fork, and after each run kills every other process of its PID namespace, so
+nothing the code started outlives the run (the app then freezes the session until the next run).
 """
 
 import ast
 import base64
+import binascii
 import contextlib
+import ctypes
 import io
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import struct
@@ -22,7 +29,6 @@ import time
 import traceback
 import warnings
 
-REQUESTS, REPLIES = int(sys.argv[1]), int(sys.argv[2])  # pipes from the app, by fd number
 WORK = "/workspace"
 INPUTS = "/workspace/files"  # the chat's attached files, read-only
 SITE = "/opt/sandbox/site"
@@ -31,33 +37,35 @@ SHOWN_CHARS = 20_000  # of stdout, stderr and the last value
 MAX_FILES = 20
 MAX_FILE_BYTES = 8 * 2**20
 MAX_RETURNED_BYTES = 16 * 2**20
-KERNEL_PID = os.getpid()
+MAX_RESULT_BYTES = 48 * 2**20  # of a worker's result: its figures, mostly
+OUT_PATH, ERR_PATH = OUTPUT_DIR + "/out", OUTPUT_DIR + "/err"
+PR_SET_DUMPABLE = 4
 
 
 class RunTimeout(BaseException):
     """The run took longer than its wall-clock limit (a BaseException: `except Exception` cannot eat it)."""
 
 
-def _read_exactly(size):
+def _read_exactly(fd, size):
     data = b""
     while len(data) < size:
-        chunk = os.read(REQUESTS, size - len(data))
+        chunk = os.read(fd, size - len(data))
         if not chunk:
-            sys.exit(0)  # the app closed the session
+            raise EOFError
         data += chunk
     return data
 
 
-def receive():
-    (size,) = struct.unpack(">I", _read_exactly(4))
-    return json.loads(_read_exactly(size))
+def receive(fd):
+    (size,) = struct.unpack(">I", _read_exactly(fd, 4))
+    return json.loads(_read_exactly(fd, size))
 
 
-def send(message):
+def send(message, fd):
     data = json.dumps(message).encode()
     view = memoryview(struct.pack(">I", len(data)) + data)
     while view:
-        view = view[os.write(REPLIES, view) :]
+        view = view[os.write(fd, view) :]
 
 
 def lower_limits(limits):
@@ -132,11 +140,12 @@ def shown(path):
     return text, max(0, size - len(text.encode("utf-8", "replace")))
 
 
-def kill_strays():
-    """Kill every process of this sandbox but its init (PID 1) and this kernel; reap what is ours."""
+def kill_strays(keep):
+    """Kill every process of this sandbox but its init (PID 1), this kernel and `keep` (the worker); reap
+    what is ours."""
     me = os.getpid()
     for _ in range(50):
-        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me, keep)]
         if not others:
             break
         for pid in others:
@@ -152,20 +161,31 @@ def kill_strays():
         time.sleep(0.005)
 
 
+def reap():
+    """Collect the exit of every child that has ended (killed strays otherwise stay as zombies)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def _timeout(signum, frame):
     raise RunTimeout()
 
 
-def run(code, namespace, seconds):
+def execute(code, namespace, seconds, worker_pid):
+    """In the worker: run one cell with stdout and stderr going to the output files."""
+    reap()  # what the last run forked was killed by the kernel: its entries go
     os.makedirs(OUTPUT_DIR, exist_ok=True)
-    out_path, err_path = os.path.join(OUTPUT_DIR, "out"), os.path.join(OUTPUT_DIR, "err")
     sys.stdout.flush()
     sys.stderr.flush()
-    for fd, path in ((1, out_path), (2, err_path)):
+    for fd, path in ((1, OUT_PATH), (2, ERR_PATH)):
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(handle, fd)
         os.close(handle)
-    before = snapshot()
     value, error, timed_out = None, None, False
     started = time.monotonic()
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -192,8 +212,8 @@ def run(code, namespace, seconds):
             + traceback.format_exception_only(type(failure), failure)
         )
     finally:
-        if os.getpid() != KERNEL_PID:
-            os._exit(0)  # a child the code forked ends here, never in the kernel's loop
+        if os.getpid() != worker_pid:
+            os._exit(0)  # a child the code forked ends here, never in the worker's loop
         signal.setitimer(signal.ITIMER_REAL, 0)
     seconds_taken = time.monotonic() - started
     try:
@@ -201,45 +221,175 @@ def run(code, namespace, seconds):
         sys.stderr.flush()
     except OSError:
         pass
-    kill_strays()
-    images = figures()
-    stdout, stdout_left = shown(out_path)
-    stderr, stderr_left = shown(err_path)
-    for path in (out_path, err_path):
-        with contextlib.suppress(OSError):
-            os.remove(path)
     return {
-        "stdout": stdout,
-        "stdout_left": stdout_left,
-        "stderr": stderr,
-        "stderr_left": stderr_left,
         "value": value,
         "error": error,
         "timed_out": timed_out,
-        "figures": images,
-        "files": written_files(before),
+        "figures": figures(),
         "seconds": seconds_taken,
     }
 
 
+def work(requests, replies):
+    """The worker's loop: cells from the kernel, results back."""
+    me = os.getpid()
+    signal.signal(signal.SIGALRM, _timeout)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file over the size limit fails its write instead
+    warnings.filterwarnings("ignore", message=".*non-interactive.*")  # plt.show() under Agg
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    while True:
+        try:
+            request = receive(requests)
+        except EOFError:
+            os._exit(0)
+        result = execute(request["code"], namespace, float(request["seconds"]), me)
+        send(result | {"run": request["run"]}, replies)
+
+
+def _checked(result, seconds):
+    """The worker's result as the kernel passes it on; ValueError if it is not what a worker sends."""
+    if not isinstance(result, dict):
+        raise ValueError("not an object")
+    value, error = result.get("value"), result.get("error")
+    images = result.get("figures", [])
+    if not all(isinstance(x, (str, type(None))) for x in (value, error)):
+        raise ValueError("value and error must be text")
+    if not isinstance(images, list) or len(images) > MAX_FILES:
+        raise ValueError("figures must be a list")
+    for image in images:
+        if not isinstance(image, str) or not base64.b64decode(image, validate=True).startswith(b"\x89PNG"):
+            raise ValueError("a figure is not a PNG image")
+    taken = result.get("seconds", 0.0)
+    if not isinstance(taken, (int, float)) or isinstance(taken, bool):
+        raise ValueError("seconds must be a number")
+    return {
+        "value": value[:SHOWN_CHARS] if value else value,
+        "error": error[: SHOWN_CHARS * 2] if error else error,
+        "timed_out": result.get("timed_out") is True,
+        "figures": images,
+        "seconds": min(float(taken), seconds + 5),
+    }
+
+
+class Worker:
+    """The process that runs the code, seen from the kernel."""
+
+    def __init__(self, channel):
+        to_worker_read, self.requests = os.pipe()
+        self.replies, from_worker_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            for fd in (*channel, self.requests, self.replies):
+                os.close(fd)  # the app's channel and the kernel's ends never reach the code
+            try:
+                work(to_worker_read, from_worker_write)
+            finally:
+                os._exit(0)
+        os.close(to_worker_read)
+        os.close(from_worker_write)
+        self.number = 0  # of the last cell sent: the worker's result carries it
+
+    def run(self, code, seconds):
+        """The worker's result for this cell (results of earlier cells still in the pipe are skipped);
+        raise EOFError if it died, TimeoutError if it does not answer, ValueError for what is no result."""
+        self.number += 1
+        send({"code": code, "seconds": seconds, "run": self.number}, self.requests)
+        deadline = time.monotonic() + seconds + 2
+        while True:
+            (size,) = struct.unpack(">I", self._read(4, deadline))
+            if size > MAX_RESULT_BYTES:
+                raise ValueError("a result larger than any the kernel accepts")
+            result = json.loads(self._read(size, deadline))
+            number = result.get("run") if isinstance(result, dict) else None
+            if not isinstance(number, int) or isinstance(number, bool) or number > self.number:
+                raise ValueError("a message that is no cell's result")
+            if number == self.number:
+                return result
+
+    def _read(self, size, deadline):
+        data = b""
+        while len(data) < size:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.replies], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self.replies, size - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def stop(self):
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        for fd in (self.requests, self.replies):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def run(worker, code, seconds):
+    """In the kernel: one cell run by the worker, with what it printed and wrote; a dead or unreadable
+    worker is reported as the session lost."""
+    before = snapshot()
+    for path in (OUT_PATH, ERR_PATH):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    lost, timed_out = None, False
+    try:
+        reply = _checked(worker.run(code, seconds), seconds)
+    except TimeoutError:
+        lost, timed_out = f"The code ran longer than {seconds:g} seconds and did not stop when asked.", True
+    except EOFError:
+        lost = "The session ended (the code exited or killed its own interpreter)."
+    except (ValueError, TypeError, KeyError, binascii.Error, RecursionError, UnicodeDecodeError) as problem:
+        lost = f"The run's result could not be read ({problem}): the code wrote to the session's channel."
+    kill_strays(keep=worker.pid)
+    if lost is not None:
+        return {"lost": lost, "timed_out": timed_out}
+    stdout, stdout_left = shown(OUT_PATH)
+    stderr, stderr_left = shown(ERR_PATH)
+    for path in (OUT_PATH, ERR_PATH):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    return reply | {
+        "stdout": stdout,
+        "stdout_left": stdout_left,
+        "stderr": stderr,
+        "stderr_left": stderr_left,
+        "files": written_files(before),
+    }
+
+
 def main():
+    # The app's channel leaves fds 0 and 1 (which the code could write to) for private descriptors.
+    requests, replies = os.dup(0), os.dup(1)
+    quiet = os.open(os.devnull, os.O_RDWR)
+    os.dup2(quiet, 0)
+    os.dup2(quiet, 1)
+    os.close(quiet)
+    # Non-dumpable: /proc/<kernel>/fd is then closed to the code, though it runs as the same user.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     sys.path.insert(0, SITE)
-    setup = receive()
+    setup = receive(requests)
     mplconfig = os.environ.get("MPLCONFIGDIR")
     if mplconfig and os.path.isdir("/opt/sandbox/mplconfig"):
         shutil.copytree("/opt/sandbox/mplconfig", mplconfig, dirs_exist_ok=True)  # the font cache, made once
     lower_limits(setup["limits"])
-    signal.signal(signal.SIGALRM, _timeout)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file over the size limit fails its write instead
-    warnings.filterwarnings("ignore", message=".*non-interactive.*")  # plt.show() under Agg
     os.chdir(WORK)
-    stdin = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(stdin, 0)
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-    send({"ready": True})
+    worker = Worker((requests, replies))
+    send({"ready": True}, replies)
     while True:
-        request = receive()
-        send(run(request["code"], namespace, float(request["seconds"])))
+        try:
+            request = receive(requests)
+        except EOFError:
+            worker.stop()
+            sys.exit(0)  # the app closed the session
+        reply = run(worker, request["code"], float(request["seconds"]))
+        send(reply, replies)
+        if "lost" in reply:
+            worker.stop()
+            sys.exit(0)
 
 
 main()

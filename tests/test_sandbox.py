@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.sandbox import Limits, Sandbox
+from controller.sandbox import Limits, RunResult, Sandbox
 from errors import SandboxUnavailable
 from settings import load_settings
+from tests.conftest import wait_until
 
 SECRET = "gsk_sandbox_probe_secret_1234567890"
 
@@ -105,7 +106,8 @@ def test_a_fork_bomb_is_contained_while_another_chat_runs(sandbox: Sandbox) -> N
     assert "BlockingIOError" in bomb.error or "Resource temporarily unavailable" in bomb.error
     assert other[0].value == "4950"
     after = sandbox.run("forks", "import os; sorted(int(p) for p in os.listdir('/proc') if p.isdigit())")
-    assert after.value == "[1, 2]"  # the sandbox's init and the kernel: every forked process is gone
+    # The kernel (the sandbox's PID 1) and its worker: every forked process is gone.
+    assert after.value == "[1, 2]"
 
 
 def test_ten_gigabytes_of_output_are_cut_short(sandbox: Sandbox) -> None:
@@ -248,3 +250,74 @@ def test_without_bubblewrap_code_does_not_run_at_all(tmp_path: Path, monkeypatch
     assert "needs bubblewrap" in box.problem() and "apt-get install bubblewrap" in box.problem()
     with pytest.raises(SandboxUnavailable):
         box.run("chat", "print('never')")
+
+
+def test_the_apps_channel_is_out_of_the_codes_reach(sandbox: Sandbox) -> None:
+    """The kernel's channel to the app is in no command line and no descriptor the code holds, and
+    /proc cannot reopen it; a reply forged on every descriptor the code can find shows nowhere, and
+    garbage written there is a clear error, never a traceback."""
+    look = (
+        "import os\n"
+        "opened = []\n"
+        "for pid in (p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()):\n"
+        "    try:\n"
+        "        opened.append(os.listdir(f'/proc/{pid}/fd'))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('opened', opened, 'kernel', open('/proc/1/cmdline', 'rb').read().split(b'\\0')[1:3])\n"
+    )
+    seen = sandbox.run("forger", look)
+    assert "opened [] kernel [b'-I', b'-c']" in seen.stdout, seen
+    forge = (
+        "import json, os, struct\n"
+        "forged = json.dumps({'stdout': 'FORGED', 'files': [{'name': 'x', 'size': 1, 'data': 'eA=='}]})\n"
+        "frame = struct.pack('>I', len(forged)) + forged.encode()\n"
+        "for name in os.listdir('/proc/self/fd'):\n"
+        "    try:\n"
+        "        os.write(int(name), frame) if int(name) > 2 else None\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    forged = sandbox.run("forger", forge)
+    assert "FORGED" not in forged.stdout + (forged.value or "") and forged.files == ()
+    garbage = sandbox.run(
+        "forger",
+        "import os\nfor n in os.listdir('/proc/self/fd'):\n    if int(n) > 2:\n"
+        "        try:\n            os.write(int(n), b'\\xff' * 64)\n        except OSError:\n            pass\n"
+        "import time; time.sleep(0.2)",
+    )
+    assert "could not be read" in (garbage.error or ""), garbage
+    assert "Traceback" not in (garbage.error or "") + garbage.stderr
+    after = sandbox.run("forger", "6 * 7")
+    assert after.value == "42" and after.error is None
+
+
+def test_a_running_session_is_never_evicted(tmp_path: Path) -> None:
+    """All session slots busy: a new chat's run is refused with the reason, and no running session is
+    cut short (it was told it "ran longer than 30 seconds")."""
+    settings = load_settings()
+    slots = 3
+    box = Sandbox(settings.sandbox_dir, settings.sandbox_python, Limits(run_seconds=10), max_sessions=slots)
+    assert box.problem() is None
+    results: dict[int, RunResult] = {}
+    try:
+        runners = [
+            threading.Thread(
+                target=lambda n=n: results.__setitem__(
+                    n, box.run(f"busy{n}", "import time; time.sleep(3); 'done'")
+                )
+            )
+            for n in range(slots)
+        ]
+        for runner in runners:
+            runner.start()
+        assert wait_until(lambda: box.sessions() == slots, 30)
+        time.sleep(0.5)
+        with pytest.raises(SandboxUnavailable, match="busy"):
+            box.run("newcomer", "1 + 1")
+        for runner in runners:
+            runner.join()
+        assert [results[n].value for n in range(slots)] == ["'done'"] * slots
+        assert box.run("newcomer", "1 + 1").value == "2"  # a slot is free again: the oldest idle one
+    finally:
+        box.close()
