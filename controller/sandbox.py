@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import itertools
 import json
 import os
 import select
@@ -24,9 +25,10 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from controller import cgroups
 from errors import SandboxUnavailable
 
 NOBODY = 65534
@@ -45,6 +47,8 @@ class Limits:
     run_seconds: float = 30.0  # wall clock, per run
     cpu_seconds: int = 600  # per process of the session
     memory_mb: int = 1024  # address space per process (numpy, pandas and matplotlib take 230 MB)
+    session_memory_mb: int = 1024  # every process of a session together, files in /tmp included (cgroups)
+    total_memory_mb: int = 3072  # every session together (cgroups)
     file_mb: int = 64  # any one file, the output included
     work_mb: int = 200  # the working folder, in total
     tmp_mb: int = 100
@@ -95,10 +99,18 @@ class RunResult:
 class _Session:
     """One kernel process and the folder of the chat's files it reads."""
 
-    def __init__(self, command: list[str], inputs: Path, uid: int | None, limits: Limits) -> None:
+    def __init__(
+        self, command: list[str], inputs: Path, uid: int | None, limits: Limits, group: cgroups.Group | None
+    ) -> None:
         self.inputs = inputs
+        self.group = group
         self.lock = threading.Lock()  # one run at a time
         self.used = time.monotonic()
+        environment = {"PATH": "/usr/bin:/bin"}
+        if group is not None:
+            # A shell joins the session's group, then becomes bwrap: everything the session starts is in it.
+            environment["BNAGPT_CGROUP_PROCS"] = " ".join(str(p) for p in group.procs)
+            command = ["/bin/sh", "-c", _JOIN_GROUP, "sh", *command]
         requests_read, self._requests = os.pipe()
         self._replies, replies_write = os.pipe()
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - open for the session's life
@@ -114,7 +126,7 @@ class _Session:
                 group=uid,
                 extra_groups=[] if uid is not None else None,
                 start_new_session=True,
-                env={"PATH": "/usr/bin:/bin"},  # bwrap's own environment shows in the sandbox's /proc/1
+                env=environment,  # bwrap clears it for the code (--clearenv)
             )
         finally:
             os.close(requests_read)
@@ -181,6 +193,8 @@ class _Session:
         return self.process.poll() is None
 
     def close(self) -> None:
+        if self.group is not None:
+            self.group.remove()  # every process of the session, wherever it moved its process group
         with contextlib.suppress(OSError):
             os.killpg(self.process.pid, 9)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -190,6 +204,11 @@ class _Session:
                 os.close(fd)
         self._errors.close()
         shutil.rmtree(self.inputs, ignore_errors=True)
+
+
+_JOIN_GROUP = 'for p in $BNAGPT_CGROUP_PROCS; do echo $$ > "$p" || exit 111; done; exec "$@"'
+FALLBACK_SESSIONS = 4  # without control groups: fewer sessions and processes, stated in Settings
+FALLBACK_PROCESSES = 16
 
 
 class _SessionLost(Exception):
@@ -205,8 +224,10 @@ class Sandbox:
         python: str = "/usr/bin/python3",
         limits: Limits | None = None,
         max_sessions: int = MAX_SESSIONS,
+        control_groups: Path = cgroups.ROOT,
     ) -> None:
         self.directory = directory
+        self.control_groups = control_groups
         self.python = python
         self.limits = limits or Limits()
         self.max_sessions = max_sessions
@@ -215,6 +236,9 @@ class Sandbox:
         self._problem: str | None = None
         self._checked = False
         self._bwrap = ""  # its path, found by the check
+        self._groups: cgroups.Hierarchy | None = None
+        self.enforced = ""  # what the sessions' limits are, for Settings
+        self._numbers = itertools.count(1)  # sessions started, for their groups' names
         self._reaper = threading.Thread(target=self._reap, name="sandbox-reaper", daemon=True)
         self._reaper.start()
         # Sessions are started from one long-lived thread: bwrap's --die-with-parent follows the thread
@@ -247,6 +271,7 @@ class Sandbox:
             return f"The sandbox's libraries are not set up in {self.directory}: run `make install`."
         if os.geteuid() == 0 and _uid() == 0:
             return "Code is never run as root: set BNAGPT_SANDBOX_UID to an unprivileged user id."
+        self._limit_sessions()
         try:
             session = self._start(Path(tempfile.mkdtemp(prefix="bnagpt-check-")))
         except (SandboxUnavailable, _SessionLost, TimeoutError, OSError) as error:
@@ -254,6 +279,22 @@ class Sandbox:
             return f"bubblewrap cannot make a sandbox on this machine ({why}); code does not run."
         session.close()
         return None
+
+    def _limit_sessions(self) -> None:
+        """Cap the sessions with control groups where the host offers them; else fewer, smaller sessions."""
+        limits = self.limits
+        caps = cgroups.Caps(limits.session_memory_mb, limits.total_memory_mb, limits.processes)
+        self._groups, why = cgroups.find(caps, self.control_groups)
+        if self._groups is not None:
+            self.enforced = why
+            return
+        self.max_sessions = min(self.max_sessions, FALLBACK_SESSIONS)
+        self.limits = replace(limits, processes=min(limits.processes, FALLBACK_PROCESSES))
+        self.enforced = (
+            f"per process only, as {why}: {self.limits.memory_mb:,} MB per process, "
+            f"{self.limits.processes} processes for all sessions together, at most {self.max_sessions} "
+            "sessions; a run's code could still use that much memory in each process it starts"
+        )
 
     # -- running --------------------------------------------------------------------------------------
 
@@ -272,8 +313,12 @@ class Sandbox:
             session.used = time.monotonic()
             started = time.monotonic()
             try:
+                if session.group is not None:
+                    session.group.thaw()
                 session.send({"code": code, "seconds": self.limits.run_seconds})
                 reply = session.receive(self.limits.run_seconds + _GRACE)
+                if session.group is not None:
+                    session.group.freeze()  # threads or processes the code left running stop here
             except TimeoutError:
                 self._forget(chat_id, session)
                 return RunResult(
@@ -300,6 +345,19 @@ class Sandbox:
         if session is not None:
             session.close()
 
+    def memory_peak(self, chat_id: str) -> int | None:
+        """The most memory the chat's session has used at once, in bytes, as the host counts it (None
+        without control groups or without a session)."""
+        with self._lock:
+            session = self._sessions.get(chat_id)
+        return session.group.memory_peak() if session is not None and session.group is not None else None
+
+    def processes(self, chat_id: str) -> list[int]:
+        """The host's pids of the chat's session (empty without control groups or a session)."""
+        with self._lock:
+            session = self._sessions.get(chat_id)
+        return session.group.pids() if session is not None and session.group is not None else []
+
     def sessions(self) -> int:
         """How many sessions are running."""
         with self._lock:
@@ -311,6 +369,8 @@ class Sandbox:
             sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             session.close()
+        if self._groups is not None:
+            self._groups.remove()
 
     def _session(self, chat_id: str) -> _Session:
         with self._lock:
@@ -339,10 +399,20 @@ class Sandbox:
         uid = _uid()
         if uid is not None:
             os.chown(inputs, uid, uid)
+        group = None
+        if self._groups is not None:
+            try:
+                group = self._groups.create(f"session-{next(self._numbers)}", uid)
+            except OSError as error:
+                shutil.rmtree(inputs, ignore_errors=True)
+                raise SandboxUnavailable(f"The session's limits could not be set ({error}).") from None
         try:
-            return self._spawner.submit(_Session, self._command(inputs), inputs, uid, self.limits).result()
+            command = self._command(inputs)
+            return self._spawner.submit(_Session, command, inputs, uid, self.limits, group).result()
         except (_SessionLost, TimeoutError) as error:
             shutil.rmtree(inputs, ignore_errors=True)
+            if group is not None:
+                group.remove()
             raise SandboxUnavailable(f"The sandbox did not start: {error or 'no answer'}") from None
 
     def _command(self, inputs: Path) -> list[str]:

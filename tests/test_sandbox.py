@@ -5,8 +5,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from controller.sandbox import Limits, RunResult, Sandbox
@@ -321,3 +323,113 @@ def test_a_running_session_is_never_evicted(tmp_path: Path) -> None:
         assert box.run("newcomer", "1 + 1").value == "2"  # a slot is free again: the oldest idle one
     finally:
         box.close()
+
+
+# -- the session as a whole, measured from the host ----------------------------------------------------
+
+
+@pytest.fixture
+def capped() -> Iterator[Sandbox]:
+    """A sandbox whose sessions may use 256 MB together (each process may map 1 GB)."""
+    settings = load_settings()
+    box = Sandbox(
+        settings.sandbox_dir,
+        settings.sandbox_python,
+        Limits(run_seconds=8, memory_mb=1024, session_memory_mb=256, total_memory_mb=512),
+    )
+    assert box.problem() is None
+    yield box
+    box.close()
+
+
+def _needs_groups(box: Sandbox) -> None:
+    if box.enforced.startswith("per process"):
+        pytest.skip(f"no control groups on this machine: {box.enforced}")
+
+
+def test_forked_children_cannot_take_more_than_the_sessions_memory(capped: Sandbox) -> None:
+    """Eight children of 200 MB each (1.6 GB, each under the per-process limit): the host sees the
+    session's memory stay under its 256 MB cap, and the app keeps a clear result."""
+    _needs_groups(capped)
+    code = (
+        "import os, time\n"
+        "for _ in range(8):\n"
+        "    if os.fork() == 0:\n"
+        "        block = bytearray(200 * 2**20)\n"
+        "        for i in range(0, len(block), 4096):\n"
+        "            block[i] = 1\n"
+        "        time.sleep(5)\n"
+        "        os._exit(0)\n"
+        "time.sleep(3)\n"
+        "'parent done'"
+    )
+    available = psutil.virtual_memory().available
+    lowest = [available]
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            lowest[0] = min(lowest[0], psutil.virtual_memory().available)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    result = capped.run("hog", code)
+    stop.set()
+    watcher.join()
+    peak = capped.memory_peak("hog")
+    assert peak is None or peak <= 256 * 2**20, peak  # a lost session has no group left to ask
+    assert (available - lowest[0]) < 600 * 2**20, (available - lowest[0]) / 2**20
+    assert result.error is None or "Traceback" not in result.error
+    assert capped.run("hog", "1 + 1").value == "2"
+
+
+def test_a_thread_left_running_after_its_run_takes_no_cpu(capped: Sandbox) -> None:
+    """A busy thread the code started keeps running after the run in the same process: the session is
+    frozen between runs, so it takes no CPU then, and it is there again in the next run."""
+    _needs_groups(capped)
+    capped.run(
+        "spinner",
+        "import threading\nspins = [0]\ndef spin():\n    while True:\n        spins[0] += 1\n"
+        "threading.Thread(target=spin, daemon=True).start()",
+    )
+    processes = [psutil.Process(pid) for pid in capped.processes("spinner")]
+    assert processes
+
+    def cpu() -> float:
+        return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
+
+    before = cpu()
+    time.sleep(1.5)
+    assert cpu() - before < 0.1
+    assert int(capped.run("spinner", "spins[0]").value) > 0
+
+
+def test_processes_forked_after_the_run_do_not_appear(capped: Sandbox) -> None:
+    """A thread that forks memory-hungry children a moment after the run has ended: it is frozen first."""
+    _needs_groups(capped)
+    capped.run("late", "1")
+    idle = len(capped.processes("late"))  # bubblewrap, the kernel and its worker
+    capped.run(
+        "late",
+        "import os, threading, time\n"
+        "def later():\n    time.sleep(0.5)\n    for _ in range(4):\n        if os.fork() == 0:\n"
+        "            bytearray(100 * 2**20); time.sleep(30)\n"
+        "threading.Thread(target=later, daemon=True).start()",
+    )
+    time.sleep(2)
+    assert len(capped.processes("late")) == idle
+
+
+def test_settings_say_which_limits_hold(capped: Sandbox, tmp_path: Path) -> None:
+    """With control groups, the caps per session; without, fewer sessions and processes, said plainly."""
+    _needs_groups(capped)
+    assert "256 MB of memory" in capped.enforced and "512 MB for all sessions" in capped.enforced
+    settings = load_settings()
+    bare = Sandbox(settings.sandbox_dir, settings.sandbox_python, control_groups=tmp_path)
+    try:
+        assert bare.problem() is None
+        assert bare.enforced.startswith("per process only") and bare.max_sessions == 4
+        assert bare.run("x", "import os; len(os.listdir('/proc'))").error is None
+    finally:
+        bare.close()

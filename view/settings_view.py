@@ -195,11 +195,11 @@ def tools_section() -> None:
     if problem:
         st.warning(escape(f"Running code is off: {problem}"), icon=":material/block:")
     else:
-        limits = toolbox.sandbox.limits
+        box = toolbox.sandbox
         st.success(
-            f"Running code: on, in a bubblewrap sandbox (no network, {limits.run_seconds:g} s and "
-            f"{limits.memory_mb:,} MB per run, {limits.work_mb} MB of files; "
-            f"{toolbox.sandbox.sessions()} session(s) open).",
+            f"Running code: on, in a bubblewrap sandbox (no network, {box.limits.run_seconds:g} s per run, "
+            f"{box.limits.work_mb} MB of files; {box.sessions()} of at most {box.max_sessions} session(s) "
+            f"open). Limits enforced: {box.enforced}.",
             icon=":material/terminal:",
         )
     engines = available(session.settings().environment)
