@@ -19,8 +19,16 @@ if session.logged_out():
 # The URL paths differ from the file names on purpose: Streamlit still maps a `pages/` folder the old
 # way until st.navigation has run once, and a request for /settings must reach this frame, not the bare
 # page script.
+chat = st.Page("pages/chat_page.py", title="Chat", icon=":material/chat:", url_path="home", default=True)
 pages = [
-    st.Page("pages/chat_page.py", title="Chat", icon=":material/chat:", url_path="chat", default=True),
+    chat,
+    # The default page is served at the root only: /chat (a bookmark, a typed address) leads there too.
+    st.Page(
+        lambda: st.switch_page(chat, query_params=st.query_params.to_dict()),
+        title="Chat",
+        url_path="chat",
+        visibility="hidden",
+    ),
     st.Page(
         "pages/assistants_page.py", title="Assistants", icon=":material/smart_toy:", url_path="assistants"
     ),

@@ -270,7 +270,12 @@ class ChatSession:
             )
             self.conversation_id = created.id
         else:
+            first = not self.store.get(self.conversation_id).messages
             self.store.append(self.conversation_id, message)
+            if first and text.strip():
+                # A chat started by attaching files was named after the first of them: its first question
+                # names it better (unless the user has named it).
+                self.store.auto_rename(self.conversation_id, auto_name(text))
         return Reply(self, config, search_first, run_code)
 
     def retry(self, config: ProviderConfig, search_first: bool = False) -> Reply:
@@ -748,7 +753,7 @@ class Reply:
             status=status,
             sources=sources,
             steps=tuple(self.steps),
-            model=f"{self._config.label} · {self._config.model}",
+            model=f"{self._config.label} · {self._config.model_label or self._config.model}",
         )
 
     def _finish(self, status: MessageStatus) -> None:

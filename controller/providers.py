@@ -45,6 +45,7 @@ class ProviderConfig:
     timeout: float = 60.0
     response_format: str = ""  # JSON text of the OpenAI `response_format` to send, "" for none
     vision: bool = False  # the model reads images (`sees_images`)
+    model_label: str = ""  # how the user knows the model, where `model` is not it (the local engine's alias)
     # The address was typed by a user of a shared bnaGPT: it must be public, like a web page fetched
     # (no loopback, private, link-local or metadata address), before anything is sent to it.
     public_only: bool = False
@@ -227,7 +228,7 @@ def _build_openai_compatible(config: ProviderConfig, http_client: httpx.Client) 
 PROVIDERS: list[Provider] = [
     Provider(
         LOCAL,
-        "Local (bundled, offline)",
+        "Local (offline)",
         _build_local,
         capabilities=Capabilities(json_schema=True, titles=False),
         note="Runs on this machine: no key, no network.",

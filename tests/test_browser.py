@@ -246,6 +246,23 @@ def test_a_stored_reply_makes_the_browser_fetch_nothing_from_elsewhere(page, app
 _PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
+def test_the_chat_address_opens_the_chat(page, app_url, tmp_path):
+    """/chat, typed or bookmarked, with or without a chat named in it, opens the chat: no "Page not found".
+
+    (The very first tab after the server starts is left out: until st.navigation has run once, Streamlit
+    reads the `pages/` folder the old way and says "Page not found" for any address but the root.)"""
+    store = JsonConversationStore(tmp_path / "conversations.json")
+    chat = store.create("Bookmarked", [Message(Role.USER, "kept question"), Message(Role.ASSISTANT, "kept")])
+    page.goto(app_url)
+    expect(page.get_by_placeholder("Message bnaGPT")).to_be_visible(timeout=60_000)
+    for address in (f"{app_url}/chat", f"{app_url}/chat?c={chat.id}"):
+        page.goto(address)
+        expect(page.get_by_placeholder("Message bnaGPT")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(bubbles(page).first).to_contain_text("kept question")
+    assert f"c={chat.id}" in page.url
+
+
 def test_import_a_chatgpt_export_and_download_everything(page, app_url, tmp_path):
     """Upload ChatGPT's export zip on the Library page, then download all chats as JSON."""
     archive = tmp_path / "chatgpt-export.zip"

@@ -486,3 +486,25 @@ def test_the_optional_qwen_model_cites_the_planted_page_in_both_languages(store,
             assert [s.location for s in answer.sources if s.cited] == ["page 4"], text
     finally:
         engine.stop()
+
+
+def test_chats_started_by_attaching_a_file_are_named_by_their_first_question(store, documents):
+    """Attach the same handbook in two new chats, then ask: each chat takes its question's name, not
+    "handbook.pdf (2)"; a name the user gave is kept."""
+    names = []
+    for question in ("How many vacation days do I get?", "Who approves expenses?"):
+        chat = ChatSession(store, documents=documents)
+        chat.attach([("handbook.pdf", make_files.pdf(["Vacation: 22 days. Expenses: your manager."]))])
+        assert store.get(chat.conversation_id).name.startswith("handbook.pdf")
+        chat.send(
+            question, ProviderConfig(kind="openai", model="m", base_url="http://127.0.0.1:9/v1")
+        ).close()
+        names.append(store.get(chat.conversation_id).name)
+    assert names == ["How many vacation days do I get?", "Who approves expenses?"]
+    named = ChatSession(store, documents=documents)
+    named.attach([("handbook.pdf", make_files.pdf(["Vacation: 22 days."]))])
+    store.rename(named.conversation_id, "HR questions")
+    named.send(
+        "And sick leave?", ProviderConfig(kind="openai", model="m", base_url="http://127.0.0.1:9/v1")
+    ).close()
+    assert store.get(named.conversation_id).name == "HR questions"

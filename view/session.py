@@ -447,9 +447,12 @@ def provider_config(kind: str = "") -> ProviderConfig:
         typed.pop("base_url", None)
     values = providers.field_values(record, typed, s.environment)
     context = record.context_window
+    shown = ""
     if record.local:
         engine()  # the local engine is needed now
         values["model"], context = MODEL_ALIAS, s.local_context_size
+        running = local_model()
+        shown = running.label if running is not None else ""
     return ProviderConfig(
         kind=record.kind,
         vision=providers.sees_images(record.kind, values.get("model", ""), s.environment),
@@ -458,6 +461,7 @@ def provider_config(kind: str = "") -> ProviderConfig:
         temperature=s.temperature,
         timeout=s.request_timeout,
         public_only=guarded and bool(typed.get("base_url", "").strip()),
+        model_label=shown,
         **values,
     )
 

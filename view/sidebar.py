@@ -72,6 +72,8 @@ def _provider_controls() -> None:
                 key=key,
                 help=f"Kept in this browser tab only; never saved. To keep it, set {setting.env} in .env.",
             )
+    if record.local and (running := session.local_model()) is not None:
+        st.caption(f"Model: {escape(running.label)} (Settings changes it)")
     if record.note:
         st.caption(record.note)
 
