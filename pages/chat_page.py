@@ -39,5 +39,6 @@ if reply is not None:
     chat_view.stream_reply(reply)
     st.rerun()
 chat_view.show_reply_error()
-if session.chat().needs_reply(conversation):
+followed = chat_view.follow_reply_elsewhere(conversation)
+if not followed and session.chat().needs_reply(conversation):
     st.button("Retry", icon=":material/refresh:", key="retry", on_click=navigation.retry)

@@ -159,6 +159,23 @@ def test_reload_while_the_first_reply_streams_keeps_the_chat(page, app_url, tmp_
     assert f"c={conversation_id}" in page.url
 
 
+def test_a_reload_mid_reply_shows_the_reply_without_another_reload(page, app_url, tmp_path):
+    """Three times: reload while the reply streams. The reloaded page shows the reply as it was saved and
+    follows it until it ends, never the question alone with only Retry under it."""
+    page.goto(app_url)
+    for attempt in range(3):
+        page.locator(".st-key-new_chat button").click()
+        expect(page.get_by_text("How can I help you today?")).to_be_visible(timeout=60_000)
+        send(page, f"Write a long essay about the history of cheese, part {attempt + 1}.")
+        written = bubbles(page).nth(1).locator(".st-key-reply_body")
+        expect(written).to_contain_text(re.compile(r"\w{3,}.*\w{3,}.*\w{3,}"), timeout=120_000)
+        page.reload()
+        expect(bubbles(page).first).to_contain_text(f"part {attempt + 1}", timeout=60_000)
+        expect(bubbles(page).nth(1)).to_contain_text(re.compile(r"\w{3,}"), timeout=60_000)
+        expect(page.get_by_text("The reply is still being written")).to_have_count(0, timeout=60_000)
+        expect(bubbles(page)).to_have_count(2)
+
+
 def test_nothing_is_fetched_from_outside_the_machine(page, app_url):
     """Every request the pages make goes to the app itself, the favicon included."""
     seen: list[str] = []

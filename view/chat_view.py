@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 import streamlit as st
 
@@ -30,7 +31,7 @@ from model.attachment import Attachment, Source
 from model.conversation import MAX_FOLDER_LENGTH, Conversation
 from model.file_store import FileStore
 from model.media import Kind, Reading
-from model.message import Context, Message, MessageStatus, Role
+from model.message import Context, Message, MessageStatus, Role, utc_now
 from model.step import Step
 from utils.markdown import escape, for_display, python_blocks
 from view import navigation, session
@@ -762,6 +763,43 @@ def search_switch() -> None:
         help=f"Search the web for each question first and answer from the pages found, citing them. "
         f"Searching with {engine} (choose another in Settings). Pages are read as untrusted data.",
     )
+
+
+# A chat changed this recently whose last reply is unfinished may still be answered by another run (this tab
+# reloaded mid-reply, another tab): a streaming reply is saved at least every second (controller/chat.py).
+ELSEWHERE_SECONDS = 5.0
+
+
+def follow_reply_elsewhere(conversation: Conversation | None) -> bool:
+    """While another run may still be writing this chat's reply, say so and redraw the page each time the
+    chat changes, until it has not changed for ELSEWHERE_SECONDS; return whether it is followed."""
+    if conversation is None or navigation.reply_error() is not None:
+        return False
+    shown = conversation.path()
+    if not shown:
+        return False
+    last = shown[-1]
+    unfinished = last.role == Role.USER or last.status == MessageStatus.FAILED
+    if not unfinished or _age(conversation) > ELSEWHERE_SECONDS:
+        return False
+    st.caption("The reply is still being written (this page was reloaded, or another tab asked)…")
+    _watch(conversation.id, conversation.updated_at)
+    return True
+
+
+def _age(conversation: Conversation) -> float:
+    return (utc_now() - conversation.updated_at).total_seconds()
+
+
+@st.fragment(run_every=1.0)
+def _watch(conversation_id: str, stamp: datetime) -> None:
+    try:
+        current = session.chat().store.get(conversation_id)
+    except BnaGPTError:
+        st.rerun()
+        return
+    if current.updated_at != stamp or _age(current) > ELSEWHERE_SECONDS:
+        st.rerun()  # the whole page, with the reply as it is now (or as it was left)
 
 
 def show_reply_error() -> None:
