@@ -6,7 +6,7 @@ offline.apply()  # before any library that could phone home is loaded
 
 import streamlit as st  # noqa: E402
 
-from view import session, sidebar  # noqa: E402
+from view import downloads, session, sidebar  # noqa: E402
 
 st.set_page_config(page_title="bnaGPT", page_icon=session.FAVICON)
 session.protect_page()
@@ -40,5 +40,6 @@ if session.account() is not None and session.is_admin():
 page = st.navigation(pages)
 sidebar.render()
 page.run()
+downloads.deliver()
 session.write_cookie()
 session.after_page()

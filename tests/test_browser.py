@@ -300,10 +300,13 @@ def test_import_a_chatgpt_export_and_download_everything(page, app_url, tmp_path
     )
     assert names == ["Porto trip", "Saudação"]
 
-    page.get_by_role("button", name="Prepare the export of all chats").click()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     with page.expect_download(timeout=60_000) as download:
         page.get_by_role("button", name="Download JSON").click()
     exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    # Handed over through the page, never as a /media/ address anyone with the link could fetch.
+    assert not [url for url in asked if "/media/" in url]
     assert exported["format"] == "bnagpt-export"
     assert sorted(c["name"] for c in exported["conversations"]) == ["Porto trip", "Saudação"]
 

@@ -7,7 +7,7 @@ import streamlit as st
 from errors import BnaGPTError
 from model.account import ACTIVE, ADMIN, DISABLED, PENDING, USER, Account
 from utils.markdown import escape
-from view import session
+from view import downloads, session
 
 _DELETING = "deleting_account"
 
@@ -60,14 +60,14 @@ def _actions(person: Account) -> None:
         "Make admin" if other == ADMIN else "Make user", key="role", on_click=_role, args=(person, other)
     )
     keeper, me = session.accounts(), _me()
-    columns[2].download_button(
-        "Export data",
-        lambda: keeper.export(me, person.id),  # made when clicked: a zip of all their files
-        file_name=f"bnagpt-{person.login}.zip",
-        mime="application/zip",
-        key="export_account",
-        on_click="ignore",
-    )
+    with columns[2]:
+        downloads.offer(
+            "Export data",
+            lambda: keeper.export(me, person.id),  # made when clicked: a zip of all their files
+            f"bnagpt-{person.login}.zip",
+            "application/zip",
+            key="export_account",
+        )
     columns[3].button("Delete…", key="delete_account", on_click=_ask_delete, args=(person.id,))
     if st.session_state.get(_DELETING) == person.id:
         with st.form("delete_account_form"):

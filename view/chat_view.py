@@ -34,7 +34,7 @@ from model.media import Kind, Reading
 from model.message import Context, Message, MessageStatus, Role, utc_now
 from model.step import Step
 from utils.markdown import escape, for_display, python_blocks
-from view import navigation, session
+from view import downloads, navigation, session
 
 # The opening words of a reply are drawn ten times a second, then four: every frame costs Chromium about
 # 20 ms of a core (React re-rendering the page), taken from the engine that shares the 2 cores
@@ -861,13 +861,13 @@ def conversation_actions(conversation: Conversation) -> None:
         for kind, label in (("json", "JSON"), ("markdown", "Markdown")):
             # Made when clicked, not on every rerun: a JSON export carries the chat's files.
             name, mime = library.export_name([conversation], kind)
-            st.download_button(
+            downloads.offer(
                 f"Export as {label}",
                 functools.partial(_export, conversation, kind, session.file_store()),
                 name,
                 mime,
-                icon=":material/download:",
                 key=f"export_{kind}",
+                icon=":material/download:",
             )
         st.button(
             "Move to the trash",
@@ -953,7 +953,7 @@ def _restart_python(conversation_id: str) -> None:
 
 
 def _export(conversation: Conversation, kind: str, files: FileStore) -> bytes:
-    """The download's bytes (called by Streamlit outside the page run: no session state here)."""
+    """The download's bytes, made when the button is clicked."""
     return library.export_file([conversation], kind, files=files)[0]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from controller import library
@@ -10,7 +12,7 @@ from model.backups import Backup
 from model.conversation import TRASH_DAYS, ConversationSummary
 from model.imports import MAX_FILE_BYTES
 from utils.markdown import escape
-from view import navigation, session
+from view import downloads, navigation, session
 
 LIST_LIMIT = 50
 
@@ -46,19 +48,23 @@ def export_section() -> None:
     """Download every conversation (trash left out) as JSON or Markdown."""
     st.subheader("Export")
     st.caption("JSON keeps everything and can be imported again; Markdown is for reading.")
-    if st.button("Prepare the export of all chats", key="export_prepare"):
-        conversations = [c for c in session.chat().store.everything() if c.placement.trashed_at is None]
-        st.session_state["export_all"] = {
-            kind: library.export_file(conversations, kind, files=session.file_store())
-            for kind in ("json", "markdown")
-        }
-    prepared = st.session_state.get("export_all")
-    if prepared:
-        left, right = st.columns(2)
-        for column, kind, label in ((left, "json", "JSON"), (right, "markdown", "Markdown")):
-            data, name, mime = prepared[kind]
-            column.download_button(
-                f"Download {label}", data, name, mime, icon=":material/download:", key=f"dl_{kind}"
+    store, files = session.chat().store, session.file_store()
+
+    def everything(kind: str) -> bytes:
+        conversations = [c for c in store.everything() if c.placement.trashed_at is None]
+        return library.export_file(conversations, kind, files=files)[0]
+
+    left, right = st.columns(2)
+    for column, kind, label in ((left, "json", "JSON"), (right, "markdown", "Markdown")):
+        name, mime = library.export_name([], kind)
+        with column:
+            downloads.offer(
+                f"Download {label}",
+                functools.partial(everything, kind),
+                name,
+                mime,
+                key=f"dl_{kind}",
+                icon=":material/download:",
             )
 
 
