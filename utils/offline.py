@@ -1,9 +1,10 @@
 """No library phones home: the environment switches that keep every library in the app offline.
 
 They are process-wide on purpose (every library must stay offline) and each is read once, when its library
-loads, so they are set by the entrypoints (`app.py`, the tests' conftest, `python -m bench`) before anything
-else is imported, never by the module that happens to load a library first: then the import order, which
-differs between machines, would decide whether they hold. Settings only one program needs (Tesseract's
+loads, so they are set before anything else is imported: by the entrypoints (`app.py`, the tests'
+conftest, `python -m bench`) and by the `controller` package itself for any other program, never by the
+module that happens to load a library first: then the import order, which differs between machines, would
+decide whether they hold. Settings only one program needs (Tesseract's
 thread limit) go to that program's own environment instead.
 """
 

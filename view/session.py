@@ -298,7 +298,8 @@ def write_cookie() -> None:
 
 # Pictures, sounds and connections only from the app itself (and data:/blob: URLs it makes): the second
 # layer under utils/markdown.for_display, should a reply or a name still smuggle in an image or a fetch.
-CONTENT_POLICY = "img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self' {socket}"
+# blob: in connect-src: the chat box's recorder reads its own recording back through a blob: address.
+CONTENT_POLICY = "img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self' blob: {socket}"
 
 
 def protect_page() -> None:
