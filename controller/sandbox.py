@@ -225,12 +225,14 @@ class Sandbox:
         limits: Limits | None = None,
         max_sessions: int = MAX_SESSIONS,
         control_groups: Path = cgroups.ROOT,
+        slot_wait: float = 30.0,
     ) -> None:
         self.directory = directory
         self.control_groups = control_groups
         self.python = python
         self.limits = limits or Limits()
         self.max_sessions = max_sessions
+        self.slot_wait = slot_wait  # seconds a new chat's run waits for a session to be free
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
         self._problem: str | None = None
@@ -373,20 +375,26 @@ class Sandbox:
             self._groups.remove()
 
     def _session(self, chat_id: str) -> _Session:
-        with self._lock:
-            session = self._sessions.get(chat_id)
-            if session is not None:
-                return session
-            while len(self._sessions) >= self.max_sessions:
+        deadline = time.monotonic() + self.slot_wait
+        while True:
+            with self._lock:
+                session = self._sessions.get(chat_id)
+                if session is not None:
+                    return session
                 # Only an idle session makes room: one running code is never cut short for another.
                 idle = [k for k, v in self._sessions.items() if not v.lock.locked()]
-                if not idle:
-                    raise SandboxUnavailable(
-                        f"All {self.max_sessions} code sessions are busy running code right now; "
-                        "try again in a moment."
-                    )
-                oldest = min(idle, key=lambda k: self._sessions[k].used)
-                self._sessions.pop(oldest).close()
+                if len(self._sessions) < self.max_sessions or idle:
+                    while len(self._sessions) >= self.max_sessions and idle:
+                        oldest = min(idle, key=lambda k: self._sessions[k].used)
+                        idle.remove(oldest)
+                        self._sessions.pop(oldest).close()
+                    break
+            if time.monotonic() > deadline:
+                raise SandboxUnavailable(
+                    f"All {self.max_sessions} code sessions are busy running code; this run waited "
+                    f"{self.slot_wait:g} s for one to finish. Try again in a moment."
+                )
+            time.sleep(0.1)
         session = self._start(Path(tempfile.mkdtemp(prefix="bnagpt-files-")))
         with self._lock:
             if chat_id in self._sessions:  # another tab of the chat started one meanwhile

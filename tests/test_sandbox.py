@@ -295,11 +295,17 @@ def test_the_apps_channel_is_out_of_the_codes_reach(sandbox: Sandbox) -> None:
 
 
 def test_a_running_session_is_never_evicted(tmp_path: Path) -> None:
-    """All session slots busy: a new chat's run is refused with the reason, and no running session is
-    cut short (it was told it "ran longer than 30 seconds")."""
+    """All session slots busy: a new chat's run waits for one, then is refused with the reason; no running
+    session is cut short (it was told it "ran longer than 30 seconds")."""
     settings = load_settings()
     slots = 3
-    box = Sandbox(settings.sandbox_dir, settings.sandbox_python, Limits(run_seconds=10), max_sessions=slots)
+    box = Sandbox(
+        settings.sandbox_dir,
+        settings.sandbox_python,
+        Limits(run_seconds=10),
+        max_sessions=slots,
+        slot_wait=0.5,
+    )
     assert box.problem() is None
     results: dict[int, RunResult] = {}
     try:
@@ -321,6 +327,16 @@ def test_a_running_session_is_never_evicted(tmp_path: Path) -> None:
             runner.join()
         assert [results[n].value for n in range(slots)] == ["'done'"] * slots
         assert box.run("newcomer", "1 + 1").value == "2"  # a slot is free again: the oldest idle one
+        box.slot_wait = 30
+        late = threading.Thread(
+            target=lambda: results.__setitem__(9, box.run("busy0", "import time; time.sleep(2); 'again'"))
+        )
+        late.start()
+        assert wait_until(lambda: box.processes("busy0") != [] or len(results) > 3, 10)
+        time.sleep(0.3)
+        assert box.run("waiter", "'waited'").value == "'waited'"  # it waited for busy0 to finish
+        late.join()
+        assert results[9].value == "'again'"
     finally:
         box.close()
 
