@@ -6,6 +6,7 @@ Drives Debian's chromium through Playwright against `streamlit run app.py` on th
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import subprocess
@@ -442,25 +443,32 @@ def test_an_image_pasted_in_the_chat_box_is_read_and_answered_and_kept(page, app
     assert message["media"][0]["name"] == "receipt.png" and "LUTZ" in message["media"][0]["text"]
 
 
-def test_a_spoken_question_is_transcribed_answered_and_read_aloud(chromium, app_url, tmp_path):
-    """Voice mode end to end: Chromium's fake microphone plays espeak-ng's question, the chat box records
-    it, Whisper's transcript is sent, the bundled model answers, and the answer comes with a player."""
+@contextlib.contextmanager
+def microphone_page(chromium: str, sound: Path) -> Iterator:
+    """A page of a Chromium whose microphone (its fake capture device) plays `sound` once."""
     from playwright.sync_api import sync_playwright
 
-    question = tmp_path / "question.wav"
-    subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-w", str(question), "What is the capital of France?"], check=True
-    )
     args = [
         *CHROMIUM_ARGS,
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={question}%noloop",
+        f"--use-file-for-fake-audio-capture={sound}%noloop",
     ]
     expect.set_options(timeout=60_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=args)
-        page = browser.new_context(permissions=["microphone"]).new_page()
+        yield browser.new_context(permissions=["microphone"]).new_page()
+        browser.close()
+
+
+def test_a_spoken_question_is_transcribed_answered_and_read_aloud(chromium, app_url, tmp_path):
+    """Voice mode end to end: Chromium's fake microphone plays espeak-ng's question, the chat box records
+    it, Whisper's transcript is sent, the bundled model answers, and the answer comes with a player."""
+    question = tmp_path / "question.wav"
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-w", str(question), "What is the capital of France?"], check=True
+    )
+    with microphone_page(chromium, question) as page:
         page.goto(app_url)
         expect(page.get_by_placeholder("Message bnaGPT")).to_be_editable()
         page.get_by_text("Read replies aloud").click()
@@ -472,28 +480,16 @@ def test_a_spoken_question_is_transcribed_answered_and_read_aloud(chromium, app_
         expect(bubbles(page).nth(0).locator("audio")).to_have_count(1)  # the recording, kept
         expect(bubbles(page).nth(1).locator("audio")).to_have_count(1, timeout=180_000)  # read aloud
         expect(bubbles(page).nth(1)).to_contain_text("Read by")
-        browser.close()
 
 
 def test_a_silent_recording_is_not_sent_and_stays_to_listen_to(chromium, app_url, tmp_path):
     """A muted microphone: nothing was heard, so no message is sent or answered; the user is told, the
     recording stays on the page to play, and the words typed with it are kept."""
-    from playwright.sync_api import sync_playwright
-
     from tests import make_files
 
     quiet = tmp_path / "quiet.wav"
     quiet.write_bytes(make_files.silence(3))
-    args = [
-        *CHROMIUM_ARGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={quiet}%noloop",
-    ]
-    expect.set_options(timeout=60_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=args)
-        page = browser.new_context(permissions=["microphone"]).new_page()
+    with microphone_page(chromium, quiet) as page:
         page.goto(app_url)
         box = page.get_by_placeholder("Message bnaGPT")
         expect(box).to_be_editable()
@@ -507,7 +503,6 @@ def test_a_silent_recording_is_not_sent_and_stays_to_listen_to(chromium, app_url
         expect(page.locator('[data-testid="stAudio"]')).to_have_count(1)
         expect(page.get_by_text("About the report:")).to_be_visible()
         expect(bubbles(page)).to_have_count(0)
-        browser.close()
     assert (
         not (tmp_path / "conversations.json").exists()
         or stored_messages(tmp_path / "conversations.json") == []

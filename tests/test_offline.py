@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import CHROMIUM_ARGS, IN_CI, serve_app
+from tests.conftest import IN_CI, serve_app
 
 # connect(), sendto() and friends to an internet address, as strace prints them.
 _INET = re.compile(
@@ -55,9 +55,8 @@ def test_the_check_sees_lookups_and_connections_but_not_loopback():
 @pytest.mark.browser
 @pytest.mark.engine
 def test_an_offline_journey_makes_no_connection_or_lookup_beyond_loopback(chromium, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from tests import make_files
+    from tests.test_browser import microphone_page
     from tests.test_documents import pages_with
 
     strace = shutil.which("strace")
@@ -76,23 +75,14 @@ def test_an_offline_journey_makes_no_connection_or_lookup_beyond_loopback(chromi
     photo = tmp_path / "receipt.png"
     make_files.text_image(["PADARIA LUTZ", "TOTAL 47,90"]).save(photo)
     wrapper = (strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-o", str(log))
-    args = [
-        *CHROMIUM_ARGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={question}%noloop",
-    ]
-    expect.set_options(timeout=120_000)
     with (
         serve_app(tmp_path, env={"BNAGPT_MAX_TOKENS": "32"}, wrapper=wrapper) as url,
-        sync_playwright() as playwright,
+        microphone_page(chromium, question) as page,
     ):
-        browser = playwright.chromium.launch(executable_path=chromium, args=args)
-        page = browser.new_context(permissions=["microphone"]).new_page()
+        expect.set_options(timeout=120_000)
         page.goto(url)
         _journey(page, pdf, photo)
         time.sleep(10)  # onnxruntime's telemetry was sent about 4 s after its last use
-        browser.close()
     trace = log.read_text(errors="replace")
     assert "127.0.0.1" in trace  # the log is real: the app talked to its engine
     assert outside(trace) == []
