@@ -109,7 +109,17 @@ class _Session:
         environment = {"PATH": "/usr/bin:/bin"}
         if group is not None:
             # A shell joins the session's group, then becomes bwrap: everything the session starts is in it.
+            # It joins while still root (cgroup v2 asks the writer for the common ancestor's rights), then
+            # setpriv drops to the sandbox's user.
             environment["BNAGPT_CGROUP_PROCS"] = " ".join(str(p) for p in group.procs)
+            if uid is not None and shutil.which("setpriv"):
+                drop = [
+                    shutil.which("setpriv") or "setpriv",
+                    f"--reuid={uid}",
+                    f"--regid={uid}",
+                    "--clear-groups",
+                ]
+                command, uid = [*drop, "--", *command], None
             command = ["/bin/sh", "-c", _JOIN_GROUP, "sh", *command]
         requests_read, self._requests = os.pipe()
         self._replies, replies_write = os.pipe()
@@ -275,7 +285,16 @@ class Sandbox:
             return "Code is never run as root: set BNAGPT_SANDBOX_UID to an unprivileged user id."
         self._limit_sessions()
         try:
-            session = self._start(Path(tempfile.mkdtemp(prefix="bnagpt-check-")))
+            try:
+                session = self._start(Path(tempfile.mkdtemp(prefix="bnagpt-check-")))
+            except (SandboxUnavailable, _SessionLost, TimeoutError, OSError) as error:
+                if self._groups is None:
+                    raise
+                # The groups could be made but a session cannot join one here: go without them.
+                self._groups.remove()
+                self._groups = None
+                self._without_groups(f"no session could join a control group ({error})")
+                session = self._start(Path(tempfile.mkdtemp(prefix="bnagpt-check-")))
         except (SandboxUnavailable, _SessionLost, TimeoutError, OSError) as error:
             why = error or "no answer"
             return f"bubblewrap cannot make a sandbox on this machine ({why}); code does not run."
@@ -290,6 +309,11 @@ class Sandbox:
         if self._groups is not None:
             self.enforced = why
             return
+        self._without_groups(why)
+
+    def _without_groups(self, why: str) -> None:
+        """Fewer sessions and processes, and say so, where no control group holds them."""
+        limits = self.limits
         self.max_sessions = min(self.max_sessions, FALLBACK_SESSIONS)
         self.limits = replace(limits, processes=min(limits.processes, FALLBACK_PROCESSES))
         self.enforced = (
