@@ -46,9 +46,14 @@ class RunTimeout(BaseException):
     """The run took longer than its wall-clock limit (a BaseException: `except Exception` cannot eat it)."""
 
 
-def _read_exactly(fd, size):
+def _read_exactly(fd, size, deadline=None):
+    """`size` bytes from a pipe; EOFError if it closes first, TimeoutError past `deadline` (monotonic)."""
     data = b""
     while len(data) < size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
         chunk = os.read(fd, size - len(data))
         if not chunk:
             raise EOFError
@@ -296,27 +301,15 @@ class Worker:
         send({"code": code, "seconds": seconds, "run": self.number}, self.requests)
         deadline = time.monotonic() + seconds + 2
         while True:
-            (size,) = struct.unpack(">I", self._read(4, deadline))
+            (size,) = struct.unpack(">I", _read_exactly(self.replies, 4, deadline))
             if size > MAX_RESULT_BYTES:
                 raise ValueError("a result larger than any the kernel accepts")
-            result = json.loads(self._read(size, deadline))
+            result = json.loads(_read_exactly(self.replies, size, deadline))
             number = result.get("run") if isinstance(result, dict) else None
             if not isinstance(number, int) or isinstance(number, bool) or number > self.number:
                 raise ValueError("a message that is no cell's result")
             if number == self.number:
                 return result
-
-    def _read(self, size, deadline):
-        data = b""
-        while len(data) < size:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.replies], [], [], left)[0]:
-                raise TimeoutError
-            chunk = os.read(self.replies, size - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return data
 
     def stop(self):
         with contextlib.suppress(OSError):

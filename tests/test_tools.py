@@ -4,11 +4,12 @@ fetch guard against private addresses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -305,10 +306,12 @@ def test_a_slow_page_times_out(web) -> None:
     assert time.monotonic() - started < 4
 
 
-def test_a_page_dripping_bytes_is_cut_at_the_time_limit() -> None:
-    """A byte every 0.2 s never lets a read time out: the whole fetch still ends at its limit."""
+@contextlib.contextmanager
+def _text_server(chunks: Callable[[], Iterator[bytes]]) -> Iterator[str]:
+    """A loopback page that sends `chunks()` as text/plain until they end or the client leaves; its
+    address, which the fetch guard is told to let through."""
 
-    class Drip(BaseHTTPRequestHandler):
+    class Sender(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
@@ -317,23 +320,33 @@ def test_a_page_dripping_bytes_is_cut_at_the_time_limit() -> None:
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
             try:
-                for _ in range(600):
-                    self.wfile.write(b"x")
+                for chunk in chunks():
+                    self.wfile.write(chunk)
                     self.wfile.flush()
-                    time.sleep(0.2)
             except OSError:
                 pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sender)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    started = time.monotonic()
     try:
-        page = fetch(f"http://127.0.0.1:{port}/", frozenset({f"127.0.0.1:{port}"}), timeout=2.0)
+        yield f"127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_page_dripping_bytes_is_cut_at_the_time_limit() -> None:
+    """A byte every 0.2 s never lets a read time out: the whole fetch still ends at its limit."""
+
+    def drip() -> Iterator[bytes]:
+        for _ in range(600):
+            yield b"x"
+            time.sleep(0.2)
+
+    started = time.monotonic()
+    with _text_server(drip) as address:
+        page = fetch(f"http://{address}/", frozenset({address}), timeout=2.0)
     assert time.monotonic() - started < 3.5
     assert page.text.startswith("xxx")  # what arrived in time is kept
 
@@ -348,30 +361,13 @@ def test_public_addresses() -> None:
 
 
 def test_a_page_streaming_forever_is_cut_at_the_size_limit() -> None:
-    class Endless(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    def endless() -> Iterator[bytes]:
+        while True:
+            yield b"x" * 65536
 
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            try:
-                while True:
-                    self.wfile.write(b"x" * 65536)
-            except OSError:
-                pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    try:
-        page = fetch(f"http://127.0.0.1:{port}/", frozenset({f"127.0.0.1:{port}"}))
-        assert len(page.text) == MAX_BYTES
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _text_server(endless) as address:
+        page = fetch(f"http://{address}/", frozenset({address}))
+    assert len(page.text) == MAX_BYTES
 
 
 # -- the pages -------------------------------------------------------------------------------------------
